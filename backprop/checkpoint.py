@@ -1,0 +1,112 @@
+"""Checkpoints: weights, optimizer state, RNG state, config and history in one .npz.
+
+Everything is stored as plain arrays (JSON for the structured parts), so a file
+loads with ``numpy.load(path, allow_pickle=False)``. Writes are atomic: a
+temporary file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backprop.device import to_numpy
+from backprop.errors import CheckpointError
+
+FORMAT = "backprop-checkpoint-1"
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, on the host."""
+
+    params: dict[str, np.ndarray]
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    rng_state: dict | None = None
+    config: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    versions: dict = field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python, NumPy and the engine, recorded in each checkpoint."""
+    from backprop import __version__
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "backprop": __version__}
+
+
+def atomic_write(path: str | Path, write: Any, suffix: str = "") -> None:
+    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write text to ``path`` atomically."""
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Save a checkpoint atomically as a .npz readable without pickle."""
+    arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT)}
+    for name, value in ckpt.params.items():
+        arrays[f"param/{name}"] = to_numpy(value)
+    for name, value in ckpt.optimizer.items():
+        arrays[f"optim/{name}"] = to_numpy(value) if not isinstance(value, int) else np.array(value)
+    meta = {
+        "rng_state": ckpt.rng_state,
+        "config": ckpt.config,
+        "history": ckpt.history,
+        "versions": ckpt.versions or library_versions(),
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint written by ``save_checkpoint``.
+
+    Raises:
+        CheckpointError: the file is missing, not a .npz, not ours, or damaged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "format" not in npz.files or str(npz["format"]) != FORMAT:
+                raise CheckpointError(f"{path}: not a backprop checkpoint")
+            arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(str(arrays["meta"]))
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable backprop checkpoint ({type(exc).__name__})") from None
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    optimizer: dict[str, Any] = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+    if "t" in optimizer:
+        optimizer["t"] = int(optimizer["t"])
+    return Checkpoint(
+        params=params,
+        optimizer=optimizer,
+        rng_state=meta.get("rng_state"),
+        config=meta.get("config", {}),
+        history=meta.get("history", []),
+        versions=meta.get("versions", {}),
+    )

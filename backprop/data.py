@@ -1,0 +1,234 @@
+"""Datasets: an IDX reader, checksums, the bundled MNIST, and Fashion-MNIST.
+
+The four MNIST files ship inside the package (``backprop/datasets/mnist``,
+gzip) with the SHA-256 of their decompressed bytes, so training needs no
+network. Every load checks the checksums and the IDX structure, and any problem
+is a ``DataError`` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from backprop.errors import DataError
+
+BUNDLED_MNIST = Path(__file__).parent / "datasets" / "mnist"
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist")
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# SHA-256 of the decompressed files of Debian's dataset-fashion-mnist.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion-mnist": [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ],
+}
+NUM_CLASSES = 10
+_UBYTE = 0x08  # the IDX type code of unsigned bytes
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The decompressed bytes of a raw or gzip file (detected by its magic)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse IDX bytes (unsigned-byte type) into an array.
+
+    The format: two zero bytes, a type code (0x08 for unsigned bytes), the
+    number of dimensions, one big-endian int32 per dimension, then the data.
+
+    Args:
+        data: the file's decompressed bytes.
+        name: the file name used in error messages.
+
+    Returns:
+        uint8 array of the stored shape, e.g. (60000, 28, 28) or (60000,).
+    """
+    if len(data) < 4:
+        raise DataError(f"{name}: too short to be an IDX file ({len(data)} bytes)")
+    zero1, zero2, type_code, ndim = data[:4]
+    if zero1 or zero2 or ndim == 0:
+        raise DataError(f"{name}: bad magic number 0x{data[:4].hex()}, not an IDX file")
+    if type_code != _UBYTE:
+        raise DataError(f"{name}: IDX type 0x{type_code:02x} is not unsigned bytes (0x08)")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{name}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", data[4:header])
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(data) != expected:
+        raise DataError(
+            f"{name}: IDX header says shape {shape} ({expected} bytes) "
+            f"but the file has {len(data)} bytes"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read a raw or gzip IDX file of unsigned bytes; see ``parse_idx``."""
+    return parse_idx(read_bytes(path), str(path))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzip when ``path`` ends in .gz).
+
+    The inverse of ``read_idx``; tests and users make small datasets with it.
+    """
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.tobytes()
+    Path(path).write_bytes(gzip.compress(data) if str(path).endswith(".gz") else data)
+
+
+def find_idx_file(folder: Path, stem: str) -> Path:
+    """The path of ``stem`` in ``folder``, raw or ``.gz``."""
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{folder}: missing {stem} (or {stem}.gz)")
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``-style file: ``<hex>  <name>`` per line."""
+    sums = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.strip().lstrip("*")] = digest.lower()
+    return sums
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, split: str, num_classes: int) -> None:
+    """Check that an image file and its label file agree and labels are in range."""
+    if images.ndim != 3:
+        raise DataError(f"{split} images: expected 3 dimensions (N, rows, cols), got {images.ndim}")
+    if labels.ndim != 1:
+        raise DataError(f"{split} labels: expected 1 dimension (N,), got {labels.ndim}")
+    if len(images) != len(labels):
+        raise DataError(f"{split}: {len(images)} images but {len(labels)} labels")
+    if len(labels) and labels.max() >= num_classes:
+        bad = int(np.argmax(labels >= num_classes))
+        raise DataError(
+            f"{split} labels: label {labels[bad]} at index {bad} is out of range 0-{num_classes - 1}"
+        )
+
+
+def load_split(
+    folder: str | Path, split: str, checksums: dict[str, str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read one split's images and labels from a folder of IDX files.
+
+    Args:
+        folder: holds the four IDX files (raw or gzip).
+        split: ``"train"`` or ``"test"``.
+        checksums: file stem -> SHA-256 of the decompressed bytes; checked when given.
+
+    Returns:
+        images: uint8, shape (N, rows, cols).
+        labels: uint8, shape (N,).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data folder not found")
+    arrays = []
+    for stem in SPLITS[split]:
+        path = find_idx_file(folder, stem)
+        data = read_bytes(path)
+        if checksums is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != checksums.get(stem):
+                raise DataError(f"{path}: SHA-256 checksum mismatch (file damaged or replaced)")
+        arrays.append(parse_idx(data, str(path)))
+    images, labels = arrays
+    check_pair(images, labels, split, NUM_CLASSES)
+    return images, labels
+
+
+def dataset_folder(dataset: str = "mnist", data_dir: str | Path | None = None) -> tuple[Path, dict | None]:
+    """Where a dataset's files are, and the checksums to verify them against.
+
+    Args:
+        dataset: ``"mnist"`` or ``"fashion-mnist"``; ignored when ``data_dir`` is given.
+        data_dir: any folder with the four IDX files; verified against a
+            ``SHA256SUMS`` file in it when there is one.
+
+    Returns:
+        ``(folder, checksums or None)``.
+    """
+    if data_dir is not None:
+        folder = Path(data_dir)
+        sums_file = folder / "SHA256SUMS"
+        return folder, read_checksums(sums_file) if sums_file.is_file() else None
+    if dataset == "mnist":
+        return BUNDLED_MNIST, read_checksums(BUNDLED_MNIST / "SHA256SUMS")
+    if dataset == "fashion-mnist":
+        if not FASHION_MNIST_DIR.is_dir():
+            raise DataError(
+                f"Fashion-MNIST not found in {FASHION_MNIST_DIR}; install it with "
+                "'apt-get install dataset-fashion-mnist' or pass --data-dir"
+            )
+        return FASHION_MNIST_DIR, FASHION_MNIST_SHA256
+    raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def load_dataset(
+    dataset: str = "mnist", data_dir: str | Path | None = None, dtype: str = "float32"
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load, verify and prepare a dataset: flat images in [0, 1], integer labels.
+
+    Args:
+        dataset: ``"mnist"`` (bundled) or ``"fashion-mnist"``.
+        data_dir: a folder of the four IDX files to use instead.
+        dtype: dtype of the images.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: x of shape (N, rows * cols)
+        scaled by 1/255, y int64 of shape (N,).
+    """
+    folder, checksums = dataset_folder(dataset, data_dir)
+    result = []
+    for split in ("train", "test"):
+        images, labels = load_split(folder, split, checksums)
+        x = images.reshape(len(images), -1).astype(dtype) / np.asarray(255, dtype)  # (N, D)
+        result.append((x, labels.astype(np.int64)))
+    train, test = result
+    if train[0].shape[1] != test[0].shape[1]:
+        raise DataError(f"{folder}: train and test images differ in size")
+    return train, test
+
+
+def load_mnist(dtype: str = "float32") -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The bundled MNIST: ``(x_train, y_train), (x_test, y_test)``.
+
+    x is (60000, 784) and (10000, 784), scaled to [0, 1]; y is int64 (N,).
+    """
+    return load_dataset("mnist", dtype=dtype)

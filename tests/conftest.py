@@ -1,0 +1,85 @@
+"""Shared fixtures: array backends, hypothesis profiles, a tiny synthetic dataset.
+
+Hypothesis profiles (pick with ``HYPOTHESIS_PROFILE``): ``ci`` (default, fast and
+derandomized so CI is repeatable) and ``thorough`` (many more examples).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from backprop.data import SPLITS, write_idx
+from backprop.device import gpu_status
+
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+GPU_UNAVAILABLE = gpu_status()  # None when CuPy sees a CUDA device
+BACKENDS = [
+    pytest.param("numpy", id="numpy"),
+    pytest.param(
+        "cupy",
+        id="cupy",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(GPU_UNAVAILABLE is not None, reason=f"no GPU: {GPU_UNAVAILABLE}"),
+        ],
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request):
+    """The array module of each available backend: numpy, and cupy with a GPU."""
+    if request.param == "numpy":
+        return np
+    import cupy
+
+    return cupy
+
+
+def make_synthetic_images(rng: np.random.Generator, n: int, side: int = 8):
+    """Learnable digit-like data: class k lights up row k % side and column k // side."""
+    labels = rng.integers(0, 10, size=n).astype(np.uint8)  # (n,)
+    images = rng.integers(0, 60, size=(n, side, side)).astype(np.uint8)  # (n, side, side)
+    for i, k in enumerate(labels):
+        images[i, k % side, :] = 255
+        images[i, :, (k // side) * 3 + 1] = 200
+    return images, labels
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path: Path) -> Path:
+    """A folder with the four IDX files (gzip) of a tiny 8x8, 10-class dataset,
+    plus SHA256SUMS of their decompressed bytes."""
+    rng = np.random.default_rng(1234)
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    sums = []
+    for split, n in (("train", 300), ("test", 100)):
+        images, labels = make_synthetic_images(rng, n)
+        for stem, array in zip(SPLITS[split], (images, labels)):
+            path = folder / f"{stem}.gz"
+            write_idx(path, array)
+            raw = np.ascontiguousarray(array).tobytes()
+            header = bytes([0, 0, 8, array.ndim]) + b"".join(
+                d.to_bytes(4, "big") for d in array.shape
+            )
+            sums.append(f"{hashlib.sha256(header + raw).hexdigest()}  {stem}")
+    (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    return folder
