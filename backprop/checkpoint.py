@@ -40,7 +40,11 @@ def library_versions() -> dict[str, str]:
     """Versions of Python, NumPy and the engine, recorded in each checkpoint."""
     from backprop import __version__
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "backprop": __version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "backprop": __version__,
+    }
 
 
 def atomic_write(path: str | Path, write: Any, suffix: str = "") -> None:
@@ -68,7 +72,9 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     for name, value in ckpt.params.items():
         arrays[f"param/{name}"] = to_numpy(value)
     for name, value in ckpt.optimizer.items():
-        arrays[f"optim/{name}"] = to_numpy(value) if not isinstance(value, int) else np.array(value)
+        arrays[f"optim/{name}"] = (
+            to_numpy(value) if not isinstance(value, int) else np.array(value)
+        )
     meta = {
         "rng_state": ckpt.rng_state,
         "config": ckpt.config,
@@ -97,9 +103,15 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except CheckpointError:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"{path}: not a readable backprop checkpoint ({type(exc).__name__})") from None
-    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
-    optimizer: dict[str, Any] = {k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")}
+        raise CheckpointError(
+            f"{path}: not a readable backprop checkpoint ({type(exc).__name__})"
+        ) from None
+    params = {
+        k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")
+    }
+    optimizer: dict[str, Any] = {
+        k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")
+    }
     if "t" in optimizer:
         optimizer["t"] = int(optimizer["t"])
     return Checkpoint(

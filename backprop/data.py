@@ -27,16 +27,32 @@ SPLITS = {
 }
 # SHA-256 of the decompressed files of Debian's dataset-fashion-mnist.
 FASHION_MNIST_SHA256 = {
-    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "train-images-idx3-ubyte": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+    ),
+    "train-labels-idx1-ubyte": (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+    ),
+    "t10k-images-idx3-ubyte": (
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+    ),
 }
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
     "fashion-mnist": [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ],
 }
 NUM_CLASSES = 10
@@ -79,7 +95,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if zero1 or zero2 or ndim == 0:
         raise DataError(f"{name}: bad magic number 0x{data[:4].hex()}, not an IDX file")
     if type_code != _UBYTE:
-        raise DataError(f"{name}: IDX type 0x{type_code:02x} is not unsigned bytes (0x08)")
+        raise DataError(
+            f"{name}: IDX type 0x{type_code:02x} is not unsigned bytes (0x08)"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{name}: truncated IDX header")
@@ -104,7 +122,9 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     The inverse of ``read_idx``; tests and users make small datasets with it.
     """
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     data = header + array.tobytes()
     Path(path).write_bytes(gzip.compress(data) if str(path).endswith(".gz") else data)
 
@@ -127,10 +147,14 @@ def read_checksums(path: Path) -> dict[str, str]:
     return sums
 
 
-def check_pair(images: np.ndarray, labels: np.ndarray, split: str, num_classes: int) -> None:
+def check_pair(
+    images: np.ndarray, labels: np.ndarray, split: str, num_classes: int
+) -> None:
     """Check that an image file and its label file agree and labels are in range."""
     if images.ndim != 3:
-        raise DataError(f"{split} images: expected 3 dimensions (N, rows, cols), got {images.ndim}")
+        raise DataError(
+            f"{split} images: expected 3 dimensions (N, rows, cols), got {images.ndim}"
+        )
     if labels.ndim != 1:
         raise DataError(f"{split} labels: expected 1 dimension (N,), got {labels.ndim}")
     if len(images) != len(labels):
@@ -138,7 +162,8 @@ def check_pair(images: np.ndarray, labels: np.ndarray, split: str, num_classes: 
     if len(labels) and labels.max() >= num_classes:
         bad = int(np.argmax(labels >= num_classes))
         raise DataError(
-            f"{split} labels: label {labels[bad]} at index {bad} is out of range 0-{num_classes - 1}"
+            f"{split} labels: label {labels[bad]} at index {bad} "
+            f"is out of range 0-{num_classes - 1}"
         )
 
 
@@ -166,14 +191,18 @@ def load_split(
         if checksums is not None:
             digest = hashlib.sha256(data).hexdigest()
             if digest != checksums.get(stem):
-                raise DataError(f"{path}: SHA-256 checksum mismatch (file damaged or replaced)")
+                raise DataError(
+                    f"{path}: SHA-256 checksum mismatch (file damaged or replaced)"
+                )
         arrays.append(parse_idx(data, str(path)))
     images, labels = arrays
     check_pair(images, labels, split, NUM_CLASSES)
     return images, labels
 
 
-def dataset_folder(dataset: str = "mnist", data_dir: str | Path | None = None) -> tuple[Path, dict | None]:
+def dataset_folder(
+    dataset: str = "mnist", data_dir: str | Path | None = None
+) -> tuple[Path, dict | None]:
     """Where a dataset's files are, and the checksums to verify them against.
 
     Args:
@@ -218,7 +247,9 @@ def load_dataset(
     result = []
     for split in ("train", "test"):
         images, labels = load_split(folder, split, checksums)
-        x = images.reshape(len(images), -1).astype(dtype) / np.asarray(255, dtype)  # (N, D)
+        x = images.reshape(len(images), -1).astype(dtype) / np.asarray(
+            255, dtype
+        )  # (N, D)
         result.append((x, labels.astype(np.int64)))
     train, test = result
     if train[0].shape[1] != test[0].shape[1]:
@@ -226,7 +257,9 @@ def load_dataset(
     return train, test
 
 
-def load_mnist(dtype: str = "float32") -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def load_mnist(
+    dtype: str = "float32",
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The bundled MNIST: ``(x_train, y_train), (x_test, y_test)``.
 
     x is (60000, 784) and (10000, 784), scaled to [0, 1]; y is int64 (N,).

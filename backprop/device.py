@@ -17,7 +17,9 @@ from backprop.errors import DeviceError
 
 DEVICES = ("auto", "cpu", "gpu")
 
-_INSTALL_HINT = "install the GPU extra: pip install -e '.[gpu]' (CUDA 12) or '.[gpu-cuda13]'"
+_INSTALL_HINT = (
+    "install the GPU extra: pip install -e '.[gpu]' (CUDA 12) or '.[gpu-cuda13]'"
+)
 
 
 def _import_cupy() -> types.ModuleType | None:
@@ -64,7 +66,9 @@ def resolve_device(device: str, *, announce: bool = True) -> str:
             unknown.
     """
     if device not in DEVICES:
-        raise DeviceError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        raise DeviceError(
+            f"unknown device {device!r}; choose one of {', '.join(DEVICES)}"
+        )
     if device == "cpu":
         return "cpu"
     reason = gpu_status()

@@ -41,7 +41,7 @@ def truncated_normal(
 
 
 def paper_init(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
-    """The paper's weights: truncated normal with stddev 0.1, shape (fan_in, fan_out)."""
+    """The paper's weights: truncated normal, stddev 0.1, shape (fan_in, fan_out)."""
     return truncated_normal(rng, (fan_in, fan_out), 0.1)
 
 

@@ -12,10 +12,14 @@ import numpy as np
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of predictions equal to the labels; both shape (N,)."""
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
+    return (
+        float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0
+    )
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
+) -> np.ndarray:
     """Counts ``m[i, j]`` of samples of true class i predicted as class j, (C, C)."""
     m = np.zeros((num_classes, num_classes), dtype=np.int64)  # (C, C)
     np.add.at(m, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -23,7 +27,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, with 0 where den is 0 (scikit-learn's zero_division=0)."""
+    """Return num / den, with 0 where den is 0 (scikit-learn's zero_division=0)."""
     out = np.zeros(np.shape(num), dtype=np.float64)
     np.divide(num, den, out=out, where=den != 0)
     return out
@@ -63,7 +67,10 @@ def classification_report(
     total = int(support.sum())
     report["accuracy"] = float(tp.sum() / total) if total else 0.0
     weights = support / total if total else np.zeros_like(tp)
-    for avg, w in (("macro avg", np.full(len(tp), 1 / len(tp))), ("weighted avg", weights)):
+    for avg, w in (
+        ("macro avg", np.full(len(tp), 1 / len(tp))),
+        ("weighted avg", weights),
+    ):
         report[avg] = {
             "precision": float(precision @ w),
             "recall": float(recall @ w),
@@ -77,7 +84,9 @@ def format_report(report: dict, digits: int = 4) -> str:
     """The report as text, in the layout of the paper (and scikit-learn)."""
     names = [k for k in report if k not in ("accuracy", "macro avg", "weighted avg")]
     width = max(len(n) for n in [*names, "weighted avg"])
-    head = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
+    head = (
+        f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
+    )
     lines = [head, ""]
 
     def row(name: str, r: dict) -> str:
@@ -88,6 +97,10 @@ def format_report(report: dict, digits: int = 4) -> str:
 
     lines += [row(n, report[n]) for n in names]
     total = report["macro avg"]["support"]
-    lines += ["", f"{'accuracy':>{width}} {'':>9} {'':>9} {report['accuracy']:>9.{digits}f} {total:>9}"]
+    lines += [
+        "",
+        f"{'accuracy':>{width}} {'':>9} {'':>9} "
+        f"{report['accuracy']:>9.{digits}f} {total:>9}",
+    ]
     lines += [row(avg, report[avg]) for avg in ("macro avg", "weighted avg")]
     return "\n".join(lines) + "\n"

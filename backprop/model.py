@@ -49,11 +49,17 @@ class MLP:
     ) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
-            raise ConfigError(f"MLP sizes must be at least two positive widths, got {sizes}")
+            raise ConfigError(
+                f"MLP sizes must be at least two positive widths, got {sizes}"
+            )
         if dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+            raise ConfigError(
+                f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}"
+            )
         if init not in INITIALIZERS:
-            raise ConfigError(f"unknown init {init!r}; choose one of {', '.join(INITIALIZERS)}")
+            raise ConfigError(
+                f"unknown init {init!r}; choose one of {', '.join(INITIALIZERS)}"
+            )
         self.sizes = sizes
         self.dtype = dtype
         xp = get_xp(device)
@@ -79,7 +85,9 @@ class MLP:
         count = len(params) // 2
         expected = [f"dense{i}.{p}" for i in range(1, count + 1) for p in "wb"]
         if count < 1 or sorted(params) != sorted(expected):
-            raise ConfigError(f"parameters {sorted(params)} are not dense1.w, dense1.b, ... of an MLP")
+            raise ConfigError(
+                f"parameters {sorted(params)} are not dense1.w, dense1.b, ... of an MLP"
+            )
         sizes = [int(params["dense1.w"].shape[0])]
         for i in range(1, count + 1):
             w, b = params[f"dense{i}.w"], params[f"dense{i}.b"]
@@ -91,11 +99,16 @@ class MLP:
             sizes.append(int(w.shape[1]))
         dtype = str(params["dense1.w"].dtype)
         if dtype not in DTYPES:
-            raise ConfigError(f"parameters have dtype {dtype}; expected one of {', '.join(DTYPES)}")
+            raise ConfigError(
+                f"parameters have dtype {dtype}; expected one of {', '.join(DTYPES)}"
+            )
         model = cls.__new__(cls)
         model.sizes, model.dtype = sizes, dtype
         xp = get_xp(device)
-        model.params = {name: to_device(params[name], xp).astype(dtype, copy=True) for name in expected}
+        model.params = {
+            name: to_device(params[name], xp).astype(dtype, copy=True)
+            for name in expected
+        }
         return model
 
     @property
@@ -116,7 +129,9 @@ class MLP:
         caches = []
         out = x
         for i in range(1, self.num_layers + 1):
-            out, dense_cache = dense_forward(out, self.params[f"dense{i}.w"], self.params[f"dense{i}.b"])
+            out, dense_cache = dense_forward(
+                out, self.params[f"dense{i}.w"], self.params[f"dense{i}.b"]
+            )
             relu_cache = None
             if i < self.num_layers:
                 out, relu_cache = relu_forward(out)
@@ -170,8 +185,15 @@ class MLP:
             probabilities, shape (N, sizes[-1]).
         """
         xp = xp_of(x)
-        chunks = [softmax(self.forward(x[i : i + batch_size])[0]) for i in range(0, len(x), batch_size)]
-        return xp.concatenate(chunks) if chunks else xp.zeros((0, self.sizes[-1]), self.dtype)
+        chunks = [
+            softmax(self.forward(x[i : i + batch_size])[0])
+            for i in range(0, len(x), batch_size)
+        ]
+        return (
+            xp.concatenate(chunks)
+            if chunks
+            else xp.zeros((0, self.sizes[-1]), self.dtype)
+        )
 
     def predict(self, x: Array) -> Array:
         """Most probable class of each row, shape (N,)."""

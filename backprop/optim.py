@@ -80,7 +80,9 @@ class Adam:
         mode: str = "keras",
     ) -> None:
         if mode not in ADAM_MODES:
-            raise ConfigError(f"unknown Adam mode {mode!r}; choose one of {', '.join(ADAM_MODES)}")
+            raise ConfigError(
+                f"unknown Adam mode {mode!r}; choose one of {', '.join(ADAM_MODES)}"
+            )
         if not lr > 0:
             raise ConfigError(f"learning rate must be > 0, got {lr}")
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):

@@ -34,7 +34,12 @@ from backprop.checkpoint import (
 )
 from backprop.data import CLASS_NAMES, DATASETS, NUM_CLASSES, load_dataset
 from backprop.device import DEVICES, get_xp, resolve_device, to_device, to_numpy, xp_of
-from backprop.errors import BackpropError, CheckpointError, ConfigError, NonFiniteLossError
+from backprop.errors import (
+    BackpropError,
+    CheckpointError,
+    ConfigError,
+    NonFiniteLossError,
+)
 from backprop.init import INITIALIZERS
 from backprop.losses import log_softmax, softmax_cross_entropy
 from backprop.metrics import classification_report, format_report
@@ -42,9 +47,24 @@ from backprop.model import DTYPES, MLP
 from backprop.optim import ADAM_MODES, Adam
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
-PAPER = {"test_accuracy": 0.976, "test_loss": 0.105, "train_accuracy": 0.9808, "train_loss": 0.0704}
+PAPER = {
+    "test_accuracy": 0.976,
+    "test_loss": 0.105,
+    "train_accuracy": 0.9808,
+    "train_loss": 0.0704,
+}
 # Flags that define the model and its training; a resumed run must keep them.
-RUN_DEFINING = ("hidden", "batch_size", "lr", "seed", "dtype", "dataset", "data_dir", "init", "adam")
+RUN_DEFINING = (
+    "hidden",
+    "batch_size",
+    "lr",
+    "seed",
+    "dtype",
+    "dataset",
+    "data_dir",
+    "init",
+    "adam",
+)
 
 
 @dataclass(frozen=True)
@@ -96,16 +116,54 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (a resumed run continues up to this)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="examples per Adam step")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=d.epochs,
+        help="total epochs (a resumed run continues up to this)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=d.batch_size, help="examples per Adam step"
+    )
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument("--hidden", type=parse_hidden, default=d.hidden, help="hidden widths, e.g. 128 or 256,128")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the one random generator (init, shuffling)")
-    p.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses the GPU when CuPy sees one")
-    p.add_argument("--dtype", choices=DTYPES, default=d.dtype, help="floating-point precision")
-    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="bundled MNIST or Debian's Fashion-MNIST")
-    p.add_argument("--data-dir", default=d.data_dir, help="a folder with the four IDX files (overrides --dataset)")
-    p.add_argument("--init", choices=tuple(INITIALIZERS), default=d.init, help="paper: truncated normal, stddev 0.1")
+    p.add_argument(
+        "--hidden",
+        type=parse_hidden,
+        default=d.hidden,
+        help="hidden widths, e.g. 128 or 256,128",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the one random generator (init, shuffling)",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=d.device,
+        help="auto uses the GPU when CuPy sees one",
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, default=d.dtype, help="floating-point precision"
+    )
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=d.dataset,
+        help="bundled MNIST or Debian's Fashion-MNIST",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=d.data_dir,
+        help="a folder with the four IDX files (overrides --dataset)",
+    )
+    p.add_argument(
+        "--init",
+        choices=tuple(INITIALIZERS),
+        default=d.init,
+        help="paper: truncated normal, stddev 0.1",
+    )
     p.add_argument(
         "--adam",
         choices=ADAM_MODES,
@@ -113,10 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="keras: eps 1e-7 on the uncorrected sqrt(v), as the paper's TensorFlow; "
         "algorithm1: Kingma & Ba's, eps 1e-8 on the corrected sqrt(v)",
     )
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: a new folder under runs/)")
-    p.add_argument("--resume", type=Path, default=None, help="continue from this model.npz")
-    p.add_argument("--dry-run", action="store_true", help="one training step and one test batch; write nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: a new folder under runs/)",
+    )
+    p.add_argument(
+        "--resume", type=Path, default=None, help="continue from this model.npz"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="one training step and one test batch; write nothing",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar or per-epoch lines"
+    )
     return p
 
 
@@ -165,10 +236,20 @@ def train_epoch(
     xp = xp_of(x)
     n = len(x)
     order = to_device(rng.permutation(n), xp)  # (N,)
-    steps = math.ceil(n / batch_size) if max_steps is None else min(max_steps, math.ceil(n / batch_size))
+    steps = (
+        math.ceil(n / batch_size)
+        if max_steps is None
+        else min(max_steps, math.ceil(n / batch_size))
+    )
     losses = xp.zeros(steps, dtype=np.float64)  # (steps,), one mean loss per step
     correct = xp.zeros(steps, dtype=np.int64)  # (steps,)
-    bar = tqdm(total=steps, desc=f"epoch {epoch}", leave=False, disable=None if progress else True, unit="step")
+    bar = tqdm(
+        total=steps,
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=None if progress else True,
+        unit="step",
+    )
     for step in range(steps):
         batch = order[step * batch_size : (step + 1) * batch_size]  # (B,)
         xb, yb = x[batch], y[batch]  # (B, D), (B,)
@@ -186,11 +267,16 @@ def train_epoch(
     sizes = np.minimum(batch_size, n - batch_size * np.arange(steps))  # (steps,)
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
-        raise NonFiniteLossError(f"epoch {epoch} step {bad[0] + 1}: loss is {losses[bad[0]]}; training stopped")
+        raise NonFiniteLossError(
+            f"epoch {epoch} step {bad[0] + 1}: loss is {losses[bad[0]]}; "
+            "training stopped"
+        )
     return float(losses @ sizes / sizes.sum()), float(correct.sum() / sizes.sum())
 
 
-def evaluate(model: MLP, x: Array, y: Array, batch_size: int = 4096) -> tuple[float, float]:
+def evaluate(
+    model: MLP, x: Array, y: Array, batch_size: int = 4096
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a dataset, read back once.
 
     Args:
@@ -247,23 +333,37 @@ def resume_config(cfg: Config, ckpt: Checkpoint, typed: set[str], path: Path) ->
     saved = ckpt.config
     missing = [k for k in RUN_DEFINING if k not in saved]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint has no training config ({', '.join(missing)} missing)")
+        raise CheckpointError(
+            f"{path}: checkpoint has no training config ({', '.join(missing)} missing)"
+        )
     saved = {**saved, "hidden": tuple(saved["hidden"])}
     for key in RUN_DEFINING:
         if key in typed and getattr(cfg, key) != saved[key]:
             flag = "--" + key.replace("_", "-")
-            raise CheckpointError(f"{path}: the run used {flag} {saved[key]}, not {getattr(cfg, key)}")
+            raise CheckpointError(
+                f"{path}: the run used {flag} {saved[key]}, not {getattr(cfg, key)}"
+            )
     return dataclasses.replace(cfg, **{k: saved[k] for k in RUN_DEFINING})
 
 
-def write_outputs(out: Path, history: list[dict], report_text: str | None = None) -> None:
+def write_outputs(
+    out: Path, history: list[dict], report_text: str | None = None
+) -> None:
     """Write history.json (and report.txt) atomically."""
     atomic_write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
     if report_text is not None:
         atomic_write_text(out / "report.txt", report_text)
 
 
-def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], dry_run: bool, quiet: bool) -> int:
+def run(
+    cfg: Config,
+    *,
+    out: Path | None,
+    resume: Path | None,
+    typed: set[str],
+    dry_run: bool,
+    quiet: bool,
+) -> int:
     """Train as configured; the body of ``main`` once flags are parsed."""
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None:
@@ -273,8 +373,12 @@ def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], 
     device = resolve_device(cfg.device)
     xp = get_xp(device)
 
-    rng = np.random.default_rng(cfg.seed)  # the run's one generator: init, then shuffling
-    (x_train, y_train), (x_test, y_test) = load_dataset(cfg.dataset, cfg.data_dir, cfg.dtype)
+    rng = np.random.default_rng(
+        cfg.seed
+    )  # the run's one generator: init, then shuffling
+    (x_train, y_train), (x_test, y_test) = load_dataset(
+        cfg.dataset, cfg.data_dir, cfg.dtype
+    )
     sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
     model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
@@ -282,20 +386,36 @@ def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], 
     if ckpt is not None:
         restored = MLP.from_params(ckpt.params, device=device)
         if restored.sizes != model.sizes or restored.dtype != model.dtype:
-            raise CheckpointError(f"{resume}: its model {restored.sizes} {restored.dtype} does not match the data")
+            raise CheckpointError(
+                f"{resume}: its model {restored.sizes} {restored.dtype} "
+                "does not match the data"
+            )
         model = restored
         opt.load_state_dict(ckpt.optimizer, model.params)
         rng.bit_generator.state = ckpt.rng_state
         history = list(ckpt.history)
         if len(history) >= cfg.epochs:
-            raise ConfigError(f"{resume} already holds {len(history)} epochs; pass --epochs greater than that")
-    x_train, y_train = to_device(x_train, xp), to_device(y_train, xp)  # the only copies to the device
+            raise ConfigError(
+                f"{resume} already holds {len(history)} epochs; "
+                "pass --epochs greater than that"
+            )
+    x_train, y_train = (
+        to_device(x_train, xp),
+        to_device(y_train, xp),
+    )  # the only copies to the device
     x_test, y_test = to_device(x_test, xp), to_device(y_test, xp)
 
     if dry_run:
-        loss, acc = train_epoch(model, opt, x_train, y_train, cfg.batch_size, rng, max_steps=1)
-        test_loss, test_acc = evaluate(model, x_test[: cfg.batch_size], y_test[: cfg.batch_size])
-        print(f"dry run on {device}: one step, loss {loss:.4f}; one test batch, loss {test_loss:.4f}; nothing written")
+        loss, acc = train_epoch(
+            model, opt, x_train, y_train, cfg.batch_size, rng, max_steps=1
+        )
+        test_loss, test_acc = evaluate(
+            model, x_test[: cfg.batch_size], y_test[: cfg.batch_size]
+        )
+        print(
+            f"dry run on {device}: one step, loss {loss:.4f}; "
+            f"one test batch, loss {test_loss:.4f}; nothing written"
+        )
         return 0
 
     out = out or default_out_dir(cfg)
@@ -306,20 +426,37 @@ def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], 
     def checkpoint() -> None:
         save_checkpoint(
             model_path,
-            Checkpoint(model.params, opt.state_dict(), rng.bit_generator.state, run_config, history, library_versions()),
+            Checkpoint(
+                model.params,
+                opt.state_dict(),
+                rng.bit_generator.state,
+                run_config,
+                history,
+                library_versions(),
+            ),
         )
 
     atomic_write_text(out / "config.json", json.dumps(run_config, indent=2) + "\n")
     if ckpt is None:
         checkpoint()  # epoch 0: what Ctrl-C or a NaN in the first epoch leaves behind
     if not quiet:
-        print(f"training {model.sizes} on {device} ({cfg.dtype}), {len(x_train)} examples; writing to {out}")
+        print(
+            f"training {model.sizes} on {device} ({cfg.dtype}), "
+            f"{len(x_train)} examples; writing to {out}"
+        )
     epoch = len(history) + 1
     try:
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             start = time.perf_counter()
             train_loss, train_acc = train_epoch(
-                model, opt, x_train, y_train, cfg.batch_size, rng, epoch=epoch, progress=not quiet
+                model,
+                opt,
+                x_train,
+                y_train,
+                cfg.batch_size,
+                rng,
+                epoch=epoch,
+                progress=not quiet,
             )
             test_loss, test_acc = evaluate(model, x_test, y_test)
             record = {
@@ -337,16 +474,21 @@ def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], 
                 print(epoch_line(record, cfg.epochs), flush=True)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted in epoch {epoch}; {model_path} holds the {len(history)} finished epochs "
+            f"\ninterrupted in epoch {epoch}; {model_path} holds the "
+            f"{len(history)} finished epochs "
             f"(continue with --resume {model_path})",
             file=sys.stderr,
         )
         return 130
     except NonFiniteLossError as exc:
-        raise NonFiniteLossError(f"{exc}; {model_path} keeps the last good epoch ({len(history)})") from None
+        raise NonFiniteLossError(
+            f"{exc}; {model_path} keeps the last good epoch ({len(history)})"
+        ) from None
 
     y_pred = to_numpy(model.predict(x_test))
-    names = CLASS_NAMES.get(cfg.dataset if cfg.data_dir is None else "mnist", CLASS_NAMES["mnist"])
+    names = CLASS_NAMES.get(
+        cfg.dataset if cfg.data_dir is None else "mnist", CLASS_NAMES["mnist"]
+    )
     report = format_report(classification_report(to_numpy(y_test), y_pred, names))
     write_outputs(out, history, report)
     last = history[-1]
@@ -354,7 +496,8 @@ def run(cfg: Config, *, out: Path | None, resume: Path | None, typed: set[str], 
         print("\n" + report)
     print(
         f"test accuracy {last['test_accuracy']:.4f} (paper {PAPER['test_accuracy']}), "
-        f"test loss {last['test_loss']:.4f} (paper {PAPER['test_loss']}); results in {out}"
+        f"test loss {last['test_loss']:.4f} (paper {PAPER['test_loss']}); "
+        f"results in {out}"
     )
     return 0
 

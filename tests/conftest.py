@@ -25,7 +25,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -37,7 +40,9 @@ BACKENDS = [
         id="cupy",
         marks=[
             pytest.mark.gpu,
-            pytest.mark.skipif(GPU_UNAVAILABLE is not None, reason=f"no GPU: {GPU_UNAVAILABLE}"),
+            pytest.mark.skipif(
+                GPU_UNAVAILABLE is not None, reason=f"no GPU: {GPU_UNAVAILABLE}"
+            ),
         ],
     ),
 ]
@@ -54,9 +59,11 @@ def xp(request):
 
 
 def make_synthetic_images(rng: np.random.Generator, n: int, side: int = 8):
-    """Learnable digit-like data: class k lights up row k % side and column k // side."""
+    """Learnable digit-like data: class k lights row k % side, a column by k // side."""
     labels = rng.integers(0, 10, size=n).astype(np.uint8)  # (n,)
-    images = rng.integers(0, 60, size=(n, side, side)).astype(np.uint8)  # (n, side, side)
+    images = rng.integers(0, 60, size=(n, side, side)).astype(
+        np.uint8
+    )  # (n, side, side)
     for i, k in enumerate(labels):
         images[i, k % side, :] = 255
         images[i, :, (k // side) * 3 + 1] = 200
