@@ -23,6 +23,11 @@ def _f32(value: float) -> float:
     return float(np.float32(value))
 
 
+def _same_kind(a: Array, b: Array) -> bool:
+    """True when ``a`` and ``b`` have the same array type, shape and dtype."""
+    return type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+
+
 class SGD:
     """Plain stochastic gradient descent: ``p -= lr * g``.
 
@@ -92,9 +97,22 @@ class Adam:
         self.t = 0
         self.m: dict[str, Array] = {}
         self.v: dict[str, Array] = {}
+        self._scratch: dict[str, tuple[Any, Array, Array]] = {}  # see _scratch_for
 
     def step(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
         """Apply one Adam update to every parameter, in place.
+
+        The update of one parameter, written with temporaries, is::
+
+            m += (1 - b1) * (g - m)          # m <- b1 m + (1 - b1) g, as Keras does
+            v += (1 - b2) * (g * g - v)      # v <- b2 v + (1 - b2) g^2
+            p -= lr_t * m / (sqrt(v) + eps)  # "keras" mode
+
+        Each expression would allocate a new array for every intermediate
+        result, at every step. The code below does the very same operations in
+        the same order, but writes the intermediates into two scratch arrays
+        per parameter (``out=`` and in-place operators), so a step allocates
+        nothing and the results are identical to the last bit.
 
         Args:
             params: name -> array; updated in place.
@@ -110,16 +128,48 @@ class Adam:
         if self.mode == "keras":
             lr_t = _f32(self.lr) * math.sqrt(1 - _f32(b2) ** t) / (1 - _f32(b1) ** t)
         for name, p in params.items():
-            xp = xp_of(p)
             g, m, v = grads[name], self.m[name], self.v[name]
-            m += (1 - b1) * (g - m)  # m <- b1 m + (1 - b1) g, written as Keras does
-            v += (1 - b2) * (g * g - v)  # v <- b2 v + (1 - b2) g^2
+            xp, s1, s2 = self._scratch_for(name, p)  # two work arrays like p
+            # m <- m + (1 - b1) (g - m)
+            xp.subtract(g, m, out=s1)
+            s1 *= 1 - b1
+            m += s1
+            # v <- v + (1 - b2) (g g - v)
+            xp.multiply(g, g, out=s1)
+            s1 -= v
+            s1 *= 1 - b2
+            v += s1
             if self.mode == "keras":
-                p -= lr_t * m / (xp.sqrt(v) + self.eps)
+                # p <- p - lr_t m / (sqrt(v) + eps)
+                xp.sqrt(v, out=s1)
+                s1 += self.eps
+                xp.multiply(m, lr_t, out=s2)
+                s2 /= s1
+                p -= s2
             else:
-                m_hat = m / (1 - b1**t)
-                v_hat = v / (1 - b2**t)
-                p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+                # m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+                # p <- p - lr m_hat / (sqrt(v_hat) + eps)
+                xp.divide(m, 1 - b1**t, out=s2)  # m_hat
+                xp.divide(v, 1 - b2**t, out=s1)  # v_hat
+                xp.sqrt(s1, out=s1)
+                s1 += self.eps
+                s2 *= self.lr
+                s2 /= s1
+                p -= s2
+
+    def _scratch_for(self, name: str, p: Array) -> tuple[Any, Array, Array]:
+        """The array module of ``p`` and two scratch arrays shaped like it.
+
+        Made on first use and kept (they are not part of the optimizer's
+        state), so finding the array module and allocating happen once, not at
+        every step.
+        """
+        entry = self._scratch.get(name)
+        if entry is None or not _same_kind(entry[1], p):
+            xp = xp_of(p)
+            entry = (xp, xp.empty_like(p), xp.empty_like(p))
+            self._scratch[name] = entry
+        return entry
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state: ``t``, and ``m.<name>``/``v.<name>`` arrays."""

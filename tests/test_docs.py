@@ -1,0 +1,325 @@
+"""The course notes cannot drift from the code.
+
+* The site builds with ``mkdocs build --strict`` (broken links, missing pages,
+  a renamed function that a page includes: all fail), with the network cut off.
+* Every ```` ```python ```` block of a page runs, in order, in one namespace per
+  page, from the repository root, as a reader would run them.
+* A ```` ```text title="Output" ```` block right after a code block is what the
+  code must print. Words must match; each number must match within one unit
+  of its last digit shown (``2.303`` means 2.302 to 2.304; integers exactly),
+  or within the tolerance in the title: ``title="Output (± 0.002)"`` absolute,
+  ``title="Output (± 5%)"`` relative.
+* Every figure has its command written under it, and the command names a
+  figure of ``docs/make_figures.py``; every shown ``python -m`` command parses.
+
+The convention is explained to readers in docs/checking.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import math
+import re
+import shlex
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+TOLERANCE = re.compile(r"±\s*(?P<value>[0-9.eE+-]+)\s*(?P<percent>%?)")
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)]+\.png)\)")
+
+
+@dataclass
+class Block:
+    """A fenced code block of a page."""
+
+    lang: str
+    info: str
+    code: str
+    line: int  # 1-based line of the opening fence
+
+    @property
+    def is_include(self) -> bool:
+        """A block that only shows source files (pymdownx.snippets lines)."""
+        lines = [ln for ln in self.code.splitlines() if ln.strip()]
+        return bool(lines) and all(ln.strip().startswith("--8<--") for ln in lines)
+
+    @property
+    def runs(self) -> bool:
+        """A Python block the reader runs."""
+        return self.lang == "python" and not self.is_include
+
+    @property
+    def is_output(self) -> bool:
+        """The printed output of the code block before it."""
+        return self.lang == "text" and 'title="Output' in self.info
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Every fenced code block of a Markdown page, in order (also in admonitions)."""
+    blocks = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, info = m["indent"], m["fence"], m["info"].strip()
+        lang = info.split()[0] if info else ""
+        body = []
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != fence:
+            line = lines[j]
+            body.append(line[len(indent) :] if line.startswith(indent) else line)
+            j += 1
+        blocks.append(Block(lang, info, "\n".join(body) + "\n", i + 1))
+        i = j + 1
+    return blocks
+
+
+def tolerance_of(info: str) -> tuple[float | None, bool]:
+    """The tolerance an Output title states: ``(value, relative)`` or ``(None, _)``."""
+    m = TOLERANCE.search(info)
+    if not m:
+        return None, False
+    return float(m["value"]), bool(m["percent"])
+
+
+def last_digit_unit(token: str) -> float:
+    """One unit in the last digit shown: 0.001 for ``2.303``, 1e-17 for ``3.1e-16``."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    if "." not in mantissa and not exponent:
+        return 0.0  # an integer: exact
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def compare_output(expected: str, actual: str, info: str) -> list[str]:
+    """Differences between an Output block and what the code printed."""
+    value, relative = tolerance_of(info)
+    exp_lines = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
+    act_lines = [ln.rstrip() for ln in actual.strip("\n").splitlines()]
+    if len(exp_lines) != len(act_lines):
+        return [f"expected {len(exp_lines)} lines, printed {len(act_lines)}"]
+    problems = []
+    for k, (e, a) in enumerate(zip(exp_lines, act_lines), start=1):
+        e_text, a_text = NUMBER.split(e), NUMBER.split(a)
+        e_nums, a_nums = NUMBER.findall(e), NUMBER.findall(a)
+        if [" ".join(t.split()) for t in e_text] != [
+            " ".join(t.split()) for t in a_text
+        ] or len(e_nums) != len(a_nums):
+            problems.append(f"line {k}: expected {e!r}, printed {a!r}")
+            continue
+        for e_num, a_num in zip(e_nums, a_nums):
+            want, got = float(e_num), float(a_num)
+            if value is None:
+                tol = last_digit_unit(e_num) * (1 + 1e-9)
+            else:
+                tol = value / 100 * abs(want) if relative else value
+            if not math.isclose(want, got, rel_tol=0, abs_tol=tol):
+                problems.append(
+                    f"line {k}: {a_num} differs from the quoted {e_num} "
+                    f"by more than {tol:g} in {a!r}"
+                )
+    return problems
+
+
+def page_id(page: Path) -> str:
+    """The page's path under docs/, as the test id."""
+    return str(page.relative_to(DOCS))
+
+
+def page_params():
+    """One pytest param per page; TensorFlow pages carry the tf marker."""
+    for page in PAGES:
+        marks = [pytest.mark.tf] if "import tensorflow" in page.read_text() else []
+        yield pytest.param(page, id=page_id(page), marks=marks)
+
+
+# --- the parser and the comparison are themselves tested -----------------------
+
+
+def test_fenced_blocks_finds_code_outputs_and_includes():
+    text = (
+        "Intro\n\n```python\nx = 1\nprint(x)\n```\n\n"
+        '```text title="Output (± 0.5)"\n1\n```\n\n'
+        '!!! note\n    ```python\n    --8<-- "backprop/layers.py::dense_forward"\n'
+        "    ```\n"
+    )
+    blocks = fenced_blocks(text)
+    assert [b.lang for b in blocks] == ["python", "text", "python"]
+    assert blocks[0].runs and blocks[1].is_output and not blocks[2].runs
+    assert blocks[2].is_include and blocks[0].line == 3
+    assert tolerance_of(blocks[1].info) == (0.5, False)
+
+
+def test_compare_output_tolerates_the_last_digit_and_nothing_more():
+    assert compare_output("loss 2.303\n", "loss 2.3035\n", 'title="Output"') == []
+    assert compare_output("loss 2.303\n", "loss 2.305\n", 'title="Output"')
+    assert compare_output("shape (60000, 784)", "shape (60000, 785)", "Output")
+    assert compare_output("err 3.1e-16", "err 3.2e-16", "Output") == []
+    assert compare_output("err 3.1e-16", "err 3.3e-16", "Output")
+    assert compare_output("acc 0.97", "acc 0.99", 'title="Output (± 0.03)"') == []
+    assert compare_output("acc 100", "acc 104", 'title="Output (± 5%)"') == []
+    assert compare_output("acc 100", "acc 106", 'title="Output (± 5%)"')
+    assert compare_output("loss 2.303", "gain 2.303", "Output")
+    assert compare_output("a\nb", "a", "Output")
+
+
+# --- the site -------------------------------------------------------------------
+
+
+def test_site_builds_strict_offline(tmp_path, monkeypatch):
+    """``mkdocs build --strict`` succeeds with every network connection refused."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    pytest.importorskip("pymdownx")
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    def refuse(*args, **kwargs):
+        raise OSError("the docs build must not use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.chdir(ROOT)
+    site = tmp_path / "site"
+    config = load_config(
+        config_file=str(ROOT / "mkdocs.yml"), site_dir=str(site), strict=True
+    )
+    build(config)
+
+    lecture4 = (site / "lectures" / "04-backprop.html").read_text()
+    assert "def dense_backward(" in lecture4  # included from backprop/layers.py
+    assert "dw = x.T @ dout" in lecture4
+    assert 'class="arithmatex"' in lecture4  # math left for MathJax
+    for page in PAGES:
+        html = site / page.relative_to(DOCS).with_suffix(".html")
+        assert html.is_file(), f"{page_id(page)} was not built"
+        assert "--8<--" not in html.read_text(), f"{page_id(page)}: include left"
+
+
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        assert page_id(page) in nav, f"{page_id(page)} is missing from mkdocs.yml nav"
+
+
+# --- code, numbers, figures, commands -----------------------------------------
+
+
+@pytest.mark.parametrize("page", page_params())
+def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
+    """Run a page's Python blocks in order; check each Output block."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.syspath_prepend(str(ROOT))
+    blocks = fenced_blocks(page.read_text())
+    namespace: dict = {"__name__": "__main__"}
+    printed = None
+    for block in blocks:
+        where = f"{page_id(page)}:{block.line}"
+        if block.is_output:
+            assert printed is not None, f"{where}: Output block after no code block"
+            problems = compare_output(block.code, printed, block.info)
+            assert not problems, f"{where}: " + "; ".join(problems) + (
+                f"\n--- printed ---\n{printed}"
+            )
+            printed = None
+            continue
+        if not block.runs:
+            continue
+        if "import tensorflow" in block.code:
+            pytest.importorskip("tensorflow")
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(block.code, where, "exec"), namespace)  # noqa: S102
+        printed = buffer.getvalue()
+        sys.stdout.write(printed)
+
+
+def test_every_printing_block_has_its_output_shown():
+    """A block that prints must be followed by the Output it prints (or say why not)."""
+    for page in PAGES:
+        blocks = fenced_blocks(page.read_text())
+        for block, after in zip(blocks, [*blocks[1:], None]):
+            if block.runs and "print(" in block.code:
+                assert after is not None and after.is_output, (
+                    f"{page_id(page)}:{block.line}: prints, but no Output block follows"
+                )
+
+
+def figure_names() -> set[str]:
+    """The figures ``docs/make_figures.py`` knows how to make."""
+    spec = importlib.util.spec_from_file_location("make_figures", DOCS / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return set(module.FIGURES)
+
+
+def test_every_figure_exists_and_says_how_it_was_made():
+    names = figure_names()
+    seen = set()
+    for page in PAGES:
+        lines = page.read_text().splitlines()
+        for k, line in enumerate(lines):
+            for m in IMAGE.finditer(line):
+                target = (page.parent / m["path"]).resolve()
+                assert target.is_file(), f"{page_id(page)}:{k + 1}: {m['path']} missing"
+                below = "\n".join(lines[k : k + 4])
+                cmd = re.search(r"python docs/make_figures\.py ([\w-]+)", below)
+                assert cmd, f"{page_id(page)}:{k + 1}: no make_figures command under it"
+                assert cmd[1] in names, f"{page_id(page)}:{k + 1}: unknown {cmd[1]}"
+                seen.add(target.name)
+    assert seen, "the notes show no figures"
+
+
+def shown_commands() -> list[tuple[str, list[str]]]:
+    """Every ``python -m backprop...`` / ``exercises.grade`` command in bash blocks."""
+    commands = []
+    for page in PAGES:
+        for block in fenced_blocks(page.read_text()):
+            if block.lang not in ("bash", "console", "sh"):
+                continue
+            for line in block.code.splitlines():
+                line = line.strip().removeprefix("$ ")
+                if line.startswith("python -m "):
+                    words = shlex.split(line.split(" #")[0])
+                    commands.append((f"{page_id(page)}:{block.line}", words[2:]))
+    return commands
+
+
+def test_shown_commands_exist_and_their_flags_parse():
+    """A renamed module or flag in a shown command fails here, not in class."""
+    checked = 0
+    for where, (module, *args) in shown_commands():
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            continue  # e.g. tf_reference without TensorFlow installed
+        if module.startswith("tf_reference") and importlib.util.find_spec(
+            "tensorflow"
+        ) is None:
+            continue
+        assert importlib.util.find_spec(module) is not None, f"{where}: no {module}"
+        mod = importlib.import_module(module)
+        parser = getattr(mod, "build_parser", None)
+        if parser is None:
+            continue
+        try:
+            parser().parse_args(args)
+        except SystemExit as exc:
+            pytest.fail(f"{where}: python -m {module} {' '.join(args)}: exit {exc}")
+        checked += 1
+    assert checked > 0

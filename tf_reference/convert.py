@@ -1,0 +1,331 @@
+"""Engine parameters <-> TensorFlow variables and Keras files, in one place.
+
+The engine names its parameters ``dense1.w`` (D, H1), ``dense1.b`` (H1,),
+``dense2.w``, ...; the TensorFlow model of ``tf_reference.model`` holds the
+same arrays as the variables ``dense1/w``, ``dense1/b``, ... of its layers, in
+the same layout (weights (D, H), ``out = x @ w + b``), so converting is copying.
+Every check here fails with a one-line ``ConversionError``.
+
+    python -m tf_reference.convert export runs/x/model.npz model.keras
+    python -m tf_reference.convert import model.keras model.npz
+
+``export`` writes a Keras model (Dense ReLU layers, a Dense softmax layer) that
+TensorFlow can serve; ``import`` turns such a model back into an engine
+checkpoint, which ``backprop.MLP.from_params`` loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from backprop.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from backprop.device import to_numpy
+from backprop.errors import BackpropError, ConfigError
+from backprop.model import MLP
+from tf_reference.model import Dense, Sequential, paper_model
+
+
+class ConversionError(BackpropError):
+    """Engine parameters and a TensorFlow or Keras model do not fit each other."""
+
+
+def check_params(params: dict[str, Any]) -> list[int]:
+    """The layer sizes of engine parameters, or a ``ConversionError``.
+
+    Args:
+        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ...
+
+    Returns:
+        sizes, e.g. ``[784, 128, 10]``.
+    """
+    try:
+        return MLP.from_params(params).sizes
+    except ConfigError as exc:
+        raise ConversionError(str(exc)) from None
+
+
+def module_variables(model: Sequential) -> dict[str, tf.Variable]:
+    """The variables of a built model under their engine names.
+
+    Layer ``i`` (from 1) holds ``dense{i}.w`` and ``dense{i}.b``.
+
+    Args:
+        model: a ``tf_reference.model.Sequential`` of ``Dense`` layers.
+
+    Returns:
+        engine name -> ``tf.Variable``, in the engine's order.
+    """
+    variables = {}
+    for i, layer in enumerate(model.layers, start=1):
+        if not isinstance(layer, Dense):
+            raise ConversionError(
+                f"layer {i} of the TensorFlow model is a {type(layer).__name__}, "
+                "not a tf_reference Dense layer"
+            )
+        if not layer.is_built:
+            raise ConversionError(
+                f"the TensorFlow model's layer {i} ({layer.name}) has no weights yet; "
+                "call the model on a batch first"
+            )
+        variables[f"dense{i}.w"] = layer.w
+        variables[f"dense{i}.b"] = layer.b
+    return variables
+
+
+def module_to_params(model: Sequential) -> dict[str, np.ndarray]:
+    """Copy a TensorFlow model's weights into engine parameters.
+
+    Args:
+        model: a built ``tf_reference.model.Sequential``.
+
+    Returns:
+        ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ... as NumPy arrays.
+    """
+    return {name: var.numpy() for name, var in module_variables(model).items()}
+
+
+def params_to_module(
+    params: dict[str, Any], model: Sequential | None = None
+) -> Sequential:
+    """Copy engine parameters into a TensorFlow model.
+
+    Args:
+        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ...; NumPy or CuPy.
+        model: the model to overwrite; None makes a ``paper_model`` of the
+            parameters' sizes and dtype. An unbuilt model is built first, by a
+            call on one row of zeros.
+
+    Returns:
+        the model, holding copies of ``params``.
+
+    Raises:
+        ConversionError: the names, shapes or dtypes do not match.
+    """
+    params = {name: to_numpy(value) for name, value in params.items()}
+    sizes = check_params(params)
+    dtype = params["dense1.w"].dtype
+    if model is None:
+        model = paper_model(sizes[1:-1], sizes[-1], dtype=tf.as_dtype(dtype))
+    if model.layers and not model.layers[0].is_built:
+        model(tf.zeros([1, sizes[0]], model.layers[0].dtype))
+    variables = module_variables(model)
+    if set(variables) != set(params):
+        raise ConversionError(
+            f"engine parameters {sorted(params)} do not match the TensorFlow "
+            f"model's {sorted(variables)}"
+        )
+    for name, var in variables.items():
+        value = params[name]
+        if tuple(var.shape) != value.shape:
+            raise ConversionError(
+                f"{name}: engine shape {value.shape} but TensorFlow variable "
+                f"{var.name} has {tuple(var.shape)}"
+            )
+        if var.dtype.as_numpy_dtype != value.dtype:
+            raise ConversionError(
+                f"{name}: engine dtype {value.dtype} but TensorFlow variable "
+                f"{var.name} is {var.dtype.name}"
+            )
+    for name, var in variables.items():
+        var.assign(params[name])
+    return model
+
+
+def adam_state(opt: keras.optimizers.Adam, model: Sequential) -> dict[str, Any]:
+    """A Keras Adam's state in the engine's ``Adam.state_dict()`` layout.
+
+    Args:
+        opt: the optimizer that trained ``model``.
+        model: a built ``tf_reference.model.Sequential``.
+
+    Returns:
+        ``{"t": steps, "m.dense1.w": ..., "v.dense1.w": ..., ...}``; only
+        ``{"t": 0}`` before the first step.
+    """
+    steps = int(opt.iterations.numpy())
+    state: dict[str, Any] = {"t": steps}
+    if steps == 0:
+        return state
+    try:  # Keras 3 keeps the moments in lists indexed like the variables.
+        for name, var in module_variables(model).items():
+            index = opt._get_variable_index(var)
+            state[f"m.{name}"] = opt._momentums[index].numpy()
+            state[f"v.{name}"] = opt._velocities[index].numpy()
+    except (AttributeError, KeyError, IndexError) as exc:
+        raise ConversionError(
+            f"cannot read Adam's moments from Keras {keras.__version__} ({exc})"
+        ) from None
+    return state
+
+
+def keras_model(params: dict[str, Any]) -> keras.Sequential:
+    """A Keras model computing what the engine's MLP computes, as probabilities.
+
+    Args:
+        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ...
+
+    Returns:
+        ``keras.Sequential`` of ``Dense`` layers named ``dense1``, ``dense2``, ...
+        (ReLU, then softmax on the last) holding copies of ``params``; it maps
+        (N, D) inputs to (N, C) probabilities.
+    """
+    params = {name: to_numpy(value) for name, value in params.items()}
+    sizes = check_params(params)
+    dtype = str(params["dense1.w"].dtype)
+    count = len(sizes) - 1
+    layers: list[Any] = [keras.Input(shape=(sizes[0],), dtype=dtype)]
+    for i in range(1, count + 1):
+        activation = "softmax" if i == count else "relu"
+        layers.append(
+            keras.layers.Dense(
+                sizes[i], activation=activation, name=f"dense{i}", dtype=dtype
+            )
+        )
+    model = keras.Sequential(layers, name="backprop_mlp")
+    for i in range(1, count + 1):
+        model.get_layer(f"dense{i}").set_weights(
+            [params[f"dense{i}.w"], params[f"dense{i}.b"]]
+        )
+    return model
+
+
+def keras_to_params(model: keras.Model) -> dict[str, np.ndarray]:
+    """Engine parameters from a Keras model of Dense ReLU layers and a softmax one.
+
+    Args:
+        model: a Keras model whose layers (after its input) are ``Dense`` with
+            biases: ReLU activations, then softmax on the last.
+
+    Returns:
+        ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ... as NumPy arrays.
+
+    Raises:
+        ConversionError: the model is not such a stack.
+    """
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    if not layers:
+        raise ConversionError(f"Keras model {model.name!r} has no layers")
+    params: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(layers, start=1):
+        if not isinstance(layer, keras.layers.Dense):
+            raise ConversionError(
+                f"Keras layer {layer.name!r} is a {type(layer).__name__}; "
+                "the engine's MLP has only Dense layers"
+            )
+        want = "softmax" if i == len(layers) else "relu"
+        got = layer.get_config().get("activation")
+        if got != want or not layer.use_bias:
+            raise ConversionError(
+                f"Keras layer {layer.name!r} has activation {got!r}"
+                f"{'' if layer.use_bias else ' and no bias'}; the engine's MLP "
+                "needs biases, ReLU hidden layers and a softmax output"
+            )
+        w, b = (np.asarray(v) for v in layer.get_weights())
+        params[f"dense{i}.w"], params[f"dense{i}.b"] = w, b
+    check_params(params)
+    return params
+
+
+def export_keras(params: dict[str, Any], path: str | Path) -> keras.Sequential:
+    """Save engine parameters as a Keras model file.
+
+    Args:
+        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ...
+        path: where to write; must end in ``.keras``.
+
+    Returns:
+        the Keras model that was saved.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ConversionError(f"{path}: a Keras model file must end in .keras")
+    model = keras_model(params)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return model
+
+
+def import_keras(path: str | Path) -> dict[str, np.ndarray]:
+    """Engine parameters from a ``.keras`` file (see ``keras_to_params``).
+
+    Args:
+        path: a Keras model file.
+
+    Returns:
+        ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ... as NumPy arrays.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many kinds on a bad file
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConversionError(
+            f"{path}: not a readable Keras model ({first_line})"
+        ) from None
+    return keras_to_params(model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags of ``python -m tf_reference.convert``."""
+    p = argparse.ArgumentParser(
+        prog="python -m tf_reference.convert",
+        description="Convert between engine checkpoints (.npz) and Keras models.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    exp = sub.add_parser(
+        "export",
+        help="engine checkpoint -> .keras file",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    exp.add_argument("checkpoint", type=Path, help="an engine model.npz")
+    exp.add_argument("keras_file", type=Path, help="the .keras file to write")
+    imp = sub.add_parser(
+        "import",
+        help=".keras file -> engine checkpoint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    imp.add_argument("keras_file", type=Path, help="a .keras file")
+    imp.add_argument("checkpoint", type=Path, help="the engine model.npz to write")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "export":
+            params = load_checkpoint(args.checkpoint).params
+            export_keras(params, args.keras_file)
+            print(f"wrote {args.keras_file}: Keras model {check_params(params)}")
+        else:
+            params = import_keras(args.keras_file)
+            sizes = check_params(params)
+            dtype = str(params["dense1.w"].dtype)
+            config = {"sizes": sizes, "dtype": dtype, "source": str(args.keras_file)}
+            save_checkpoint(args.checkpoint, Checkpoint(params, config=config))
+            print(f"wrote {args.checkpoint}: engine parameters {sizes} {dtype}")
+    except BackpropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""Train the paper's MLP on MNIST with TensorFlow: the reference for the engine.
+
+    python -m tf_reference.train             # the paper's experiment, 20 epochs
+    python -m tf_reference.train --seed 1    # beside python -m backprop.train --seed 1
+    python -m tf_reference.train --help
+
+This file follows ``backprop/train.py`` step for step, so the two can be read
+side by side: one NumPy generator seeded by ``--seed`` draws the initial
+weights (the very numbers the engine starts from, unless ``--init tf``) and
+then each epoch's permutation (the engine's batch order). Each step is the
+paper's: the model's softmax probabilities, Keras's categorical cross-entropy,
+``tf.GradientTape``, ``tf.optimizers.Adam``. The per-epoch line and
+history.json have the engine's format; model.npz is an engine checkpoint, so
+``python -m backprop.train --resume <out>/model.npz --epochs N`` continues a
+TensorFlow run with the engine.
+
+TensorFlow runs on the CPU (see ``tf_reference``), eagerly like the paper's
+code unless ``--tf-function``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from backprop.checkpoint import (
+    Checkpoint,
+    atomic_write_text,
+    library_versions,
+    load_checkpoint,
+    save_checkpoint,
+)
+from backprop.data import CLASS_NAMES, DATASETS, NUM_CLASSES, load_dataset
+from backprop.errors import BackpropError, ConfigError, NonFiniteLossError
+from backprop.metrics import classification_report, format_report
+from backprop.model import DTYPES, MLP
+from backprop.train import PAPER, epoch_line, parse_hidden, write_outputs
+from tf_reference.convert import adam_state, module_to_params, params_to_module
+from tf_reference.model import Sequential, paper_loss, paper_model, paper_optimizer
+
+INITS = ("engine", "tf")
+StepFn = Callable[..., tuple[tf.Tensor, tf.Tensor]]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One reference run's settings; the defaults are the paper's experiment."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (128,)
+    seed: int = 0
+    dtype: str = "float32"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    init: str = "engine"
+    weights: str | None = None
+    tf_function: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first value out of range."""
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"--hidden needs positive widths, got {self.hidden}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags; those shared with ``backprop.train`` mean the same."""
+    d = Config()
+    p = argparse.ArgumentParser(
+        prog="python -m tf_reference.train",
+        description="Train the paper's MLP on MNIST with TensorFlow (the reference).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs")
+    p.add_argument(
+        "--batch-size", type=int, default=d.batch_size, help="examples per Adam step"
+    )
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
+    p.add_argument(
+        "--hidden",
+        type=parse_hidden,
+        default=d.hidden,
+        help="hidden widths, e.g. 128 or 256,128",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of the NumPy generator (init, shuffling), as in backprop.train",
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, default=d.dtype, help="floating-point precision"
+    )
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=d.dataset,
+        help="bundled MNIST or Debian's Fashion-MNIST",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=d.data_dir,
+        help="a folder with the four IDX files (overrides --dataset)",
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        default=d.init,
+        help="engine: the weights python -m backprop.train --seed S starts from; "
+        "tf: tf.random.truncated_normal after tf.random.set_seed(S), as the paper",
+    )
+    p.add_argument(
+        "--weights",
+        default=d.weights,
+        help="start from the weights of this engine checkpoint (a model.npz)",
+    )
+    p.add_argument(
+        "--tf-function",
+        action="store_true",
+        help="compile the step with tf.function; Keras then computes the loss "
+        "from the logits and skips its clip (faster, not the paper's eager path)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: a new folder under runs/)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar or per-epoch lines"
+    )
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config named by parsed flags."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def train_step(
+    model: Sequential, opt: tf.optimizers.Adam, xb: tf.Tensor, yb: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """One step of the paper's loop: forward on a tape, gradients, Adam.
+
+    Args:
+        model: updated in place.
+        opt: the optimizer.
+        xb: a batch of inputs, (B, D).
+        yb: its integer labels, (B,).
+
+    Returns:
+        ``(loss, probs)``: the batch's mean loss and the (B, C) probabilities,
+        both from before the update.
+    """
+    y_true = tf.one_hot(yb, NUM_CLASSES, dtype=xb.dtype)  # (B, C)
+    with tf.GradientTape() as tape:
+        probs = model(xb)  # (B, C)
+        loss = paper_loss(y_true, probs)
+    grads = tape.gradient(loss, model.trainable_variables)
+    opt.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, probs
+
+
+def train_epoch(
+    model: Sequential,
+    opt: tf.optimizers.Adam,
+    x: tf.Tensor,
+    y: tf.Tensor,
+    batch_size: int,
+    rng: np.random.Generator,
+    *,
+    epoch: int = 1,
+    progress: bool = False,
+    step: StepFn = train_step,
+    order: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """One pass over the training set in a fresh random order.
+
+    The permutation comes from the run's NumPy generator, exactly as in
+    ``backprop.train.train_epoch``, so a run with the same seed visits the
+    batches in the engine's order.
+
+    Args:
+        model: updated in place.
+        opt: the optimizer.
+        x: training inputs, (N, D).
+        y: integer labels, (N,).
+        batch_size: examples per step; the last batch may be smaller.
+        rng: the run's generator; draws this epoch's permutation.
+        epoch: the epoch number, for messages.
+        progress: show a progress bar.
+        step: ``train_step``, or it compiled by ``tf.function``.
+        order: a permutation of range(N) to use instead of drawing one.
+
+    Returns:
+        ``(mean loss, accuracy)`` over the epoch's batches, weighted by batch
+        size, measured before each step's update (as Keras reports them).
+
+    Raises:
+        NonFiniteLossError: a step's loss was NaN or infinite.
+    """
+    n = int(x.shape[0])
+    order = rng.permutation(n) if order is None else np.asarray(order)  # (N,)
+    steps = math.ceil(n / batch_size)
+    losses = np.zeros(steps, dtype=np.float64)  # (steps,), one mean loss per step
+    correct = np.zeros(steps, dtype=np.int64)  # (steps,)
+    bar = tqdm(
+        total=steps,
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=None if progress else True,
+        unit="step",
+    )
+    for i in range(steps):
+        batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
+        xb, yb = tf.gather(x, batch), tf.gather(y, batch)  # (B, D), (B,)
+        loss, probs = step(model, opt, xb, yb)
+        losses[i] = float(loss)
+        correct[i] = int(tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == yb, tf.int64)))
+        if progress and i % 20 == 0:
+            bar.set_postfix(loss=f"{losses[i]:.4f}", refresh=False)
+        bar.update()
+    bar.close()
+    sizes = np.minimum(batch_size, n - batch_size * np.arange(steps))  # (steps,)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        raise NonFiniteLossError(
+            f"epoch {epoch} step {bad[0] + 1}: loss is {losses[bad[0]]}; "
+            "training stopped"
+        )
+    return float(losses @ sizes / sizes.sum()), float(correct.sum() / sizes.sum())
+
+
+def evaluate(
+    model: Sequential, x: tf.Tensor, y: tf.Tensor, batch_size: int = 4096
+) -> tuple[float, float]:
+    """Mean loss (the paper's, clipped) and accuracy over a dataset.
+
+    Args:
+        model: the model.
+        x: inputs, (N, D).
+        y: integer labels, (N,).
+        batch_size: rows per forward pass.
+
+    Returns:
+        ``(loss, accuracy)`` as floats.
+    """
+    total_loss, total_correct = 0.0, 0
+    n = int(x.shape[0])
+    for i in range(0, n, batch_size):
+        probs = model(x[i : i + batch_size])  # (B, C)
+        yb = y[i : i + batch_size]  # (B,)
+        y_true = tf.one_hot(yb, NUM_CLASSES, dtype=probs.dtype)  # (B, C)
+        total_loss += float(paper_loss(y_true, probs)) * int(yb.shape[0])
+        total_correct += int(tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == yb, "int64")))
+    n = max(n, 1)
+    return total_loss / n, total_correct / n
+
+
+def default_out_dir(cfg: Config) -> Path:
+    """A new folder under runs/, named by time, dataset and seed."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{stamp}-{cfg.dataset}-seed{cfg.seed}-tf"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
+
+
+def engine_config(cfg: Config, sizes: list[int]) -> dict:
+    """The run's settings as ``backprop.train`` writes them, for its ``--resume``."""
+    return {
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "hidden": list(cfg.hidden),
+        "seed": cfg.seed,
+        "device": "cpu",
+        "dtype": cfg.dtype,
+        "dataset": cfg.dataset,
+        "data_dir": cfg.data_dir,
+        "init": "paper",  # truncated normal, stddev 0.1, whoever drew it
+        "adam": "keras",
+        "sizes": sizes,
+        "trained_by": f"tf_reference (TensorFlow {tf.__version__})",
+    }
+
+
+def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
+    """Train as configured; the body of ``main`` once flags are parsed."""
+    cfg.validate()
+
+    rng = np.random.default_rng(
+        cfg.seed
+    )  # the run's one generator: init, then shuffling
+    (x_train, y_train), (x_test, y_test) = load_dataset(
+        cfg.dataset, cfg.data_dir, cfg.dtype
+    )
+    sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
+    engine_init = MLP(sizes, rng=rng, dtype=cfg.dtype, init="paper")  # as the engine
+    model = paper_model(cfg.hidden, NUM_CLASSES, dtype=tf.as_dtype(cfg.dtype))
+    if cfg.weights is not None:
+        params_to_module(load_checkpoint(cfg.weights).params, model)
+    elif cfg.init == "engine":
+        params_to_module(engine_init.params, model)
+    else:
+        tf.random.set_seed(cfg.seed)
+        model(tf.zeros([1, sizes[0]], cfg.dtype))  # the layers draw their weights
+    opt = paper_optimizer(cfg.lr)
+    opt.build(model.trainable_variables)
+    step = tf.function(train_step) if cfg.tf_function else train_step
+    history: list[dict] = []
+    x_train, y_train = tf.constant(x_train), tf.constant(y_train)
+    x_test, y_test = tf.constant(x_test), tf.constant(y_test)
+
+    out = out or default_out_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / "model.npz"
+    run_config = {
+        **dataclasses.asdict(cfg),
+        "sizes": sizes,
+        "tensorflow": tf.__version__,
+    }
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            model_path,
+            Checkpoint(
+                module_to_params(model),
+                adam_state(opt, model),
+                rng.bit_generator.state,
+                engine_config(cfg, sizes),
+                history,
+                {**library_versions(), "tensorflow": tf.__version__},
+            ),
+        )
+
+    atomic_write_text(out / "config.json", json.dumps(run_config, indent=2) + "\n")
+    checkpoint()  # epoch 0
+    if not quiet:
+        mode = "tf.function" if cfg.tf_function else "eager"
+        print(
+            f"training {sizes} with TensorFlow {tf.__version__} on the CPU "
+            f"({cfg.dtype}, {mode}), {len(x_train)} examples; writing to {out}"
+        )
+    epoch = 1
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            start = time.perf_counter()
+            train_loss, train_acc = train_epoch(
+                model,
+                opt,
+                x_train,
+                y_train,
+                cfg.batch_size,
+                rng,
+                epoch=epoch,
+                progress=not quiet,
+                step=step,
+            )
+            test_loss, test_acc = evaluate(model, x_test, y_test)
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "test_loss": test_loss,
+                "test_accuracy": test_acc,
+                "seconds": time.perf_counter() - start,
+            }
+            history.append(record)
+            checkpoint()
+            write_outputs(out, history)
+            if not quiet:
+                print(epoch_line(record, cfg.epochs), flush=True)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted in epoch {epoch}; {model_path} holds the "
+            f"{len(history)} finished epochs",
+            file=sys.stderr,
+        )
+        return 130
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(
+            f"{exc}; {model_path} keeps the last good epoch ({len(history)})"
+        ) from None
+
+    y_pred = np.concatenate(
+        [
+            tf.argmax(model(x_test[i : i + 4096]), 1).numpy()
+            for i in range(0, len(x_test), 4096)
+        ]
+    )
+    names = CLASS_NAMES.get(
+        cfg.dataset if cfg.data_dir is None else "mnist", CLASS_NAMES["mnist"]
+    )
+    report = format_report(classification_report(y_test.numpy(), y_pred, names))
+    write_outputs(out, history, report)
+    last = history[-1]
+    if not quiet:
+        print("\n" + report)
+    print(
+        f"test accuracy {last['test_accuracy']:.4f} (paper {PAPER['test_accuracy']}), "
+        f"test loss {last['test_loss']:.4f} (paper {PAPER['test_loss']}); "
+        f"results in {out}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args)
+    try:
+        cfg.validate()
+        return run(cfg, out=args.out, quiet=args.quiet)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    except BackpropError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
