@@ -8,6 +8,7 @@ and device here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -22,8 +23,12 @@ _INSTALL_HINT = (
 )
 
 
+@functools.cache
 def _import_cupy() -> types.ModuleType | None:
-    """Return the cupy module, or None when it is not installed or broken."""
+    """Return the cupy module, or None when it is not installed or broken.
+
+    Cached: a failed import is not retried at every ``xp_of`` call.
+    """
     try:
         import cupy
     except Exception:  # ImportError, or a CUDA library that fails to load

@@ -38,12 +38,12 @@ from backprop.device import DEVICES, resolve_device, to_device, to_numpy, xp_of
 from backprop.errors import BackpropError, CheckpointError, DataError
 from backprop.metrics import classification_report, confusion_matrix, format_report
 from backprop.model import MLP
+from backprop.train import PAPER
+from backprop.train import evaluate as loss_and_accuracy
 
 MODEL_FILE = "model.npz"
 HISTORY_FILE = "history.json"
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-# The paper's final test numbers on MNIST (its Fig. 9 to 11).
-PAPER = {"test_accuracy": 0.976, "test_loss": 0.105}
 
 
 def find_model(path: str | Path) -> tuple[Path, Path]:
@@ -133,6 +133,28 @@ def predict_all(model: MLP, x: np.ndarray) -> np.ndarray:
     return to_numpy(model.predict_proba(to_device(x, xp)))
 
 
+def pick_examples(
+    y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The examples the galleries show.
+
+    Args:
+        y_true: labels, (N,).
+        y_pred: predictions, (N,).
+        confidence: probability of each prediction, (N,).
+        count: at most this many of each.
+
+    Returns:
+        ``(correct, mistakes)``: indices of the first ``count`` correct
+        predictions in test order, and of the ``count`` most confident mistakes,
+        most confident first.
+    """
+    correct = np.flatnonzero(y_pred == y_true)[:count]  # (k,)
+    mistakes = np.flatnonzero(y_pred != y_true)  # (m,)
+    order = np.argsort(-confidence[mistakes], kind="stable")  # (m,)
+    return correct, mistakes[order][:count]
+
+
 def write_evaluation(
     out: str | Path,
     model: MLP,
@@ -156,19 +178,18 @@ def write_evaluation(
         history: the run's per-epoch records, or None to skip curves.png.
         examples: examples per gallery.
         reference: numbers to draw on the curves (the paper's, for MNIST).
-        quiet: print nothing.
+        quiet: do not list the files written (notes of skipped pictures still
+            go to stderr).
 
     Returns:
         the content of report.json.
     """
-    from backprop.train import evaluate  # train imports this module lazily
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = (lambda *a: None) if quiet else print
     x_host, y_true = to_numpy(x_test), to_numpy(y_test).astype(np.int64)  # (N, D), (N,)
     xp = xp_of(model.params["dense1.w"])
-    test_loss, test_accuracy = evaluate(
+    test_loss, test_accuracy = loss_and_accuracy(
         model, to_device(x_host, xp), to_device(y_true, xp)
     )
     probs = predict_all(model, x_host)  # (N, C)
@@ -193,13 +214,12 @@ def write_evaluation(
         plots.plot_curves(history, out / "curves.png", reference)
         written.append("curves.png")
     else:
-        say(f"no {HISTORY_FILE} for this model: curves.png skipped")
+        why = f"no {HISTORY_FILE} next to the model" if history is None else "no epochs"
+        print(f"note: {why}: curves.png skipped, the rest still made", file=sys.stderr)
     plots.plot_confusion(matrix, names, out / "confusion.png")
     written.append("confusion.png")
     try:
-        right = np.flatnonzero(y_pred == y_true)[:examples]  # (k,), in test order
-        wrong = np.flatnonzero(y_pred != y_true)  # (m,)
-        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:examples]
+        right, wrong = pick_examples(y_true, y_pred, confidence, examples)
         for name, idx, title in (
             ("correct.png", right, f"Correctly recognised (first {len(right)})"),
             (
@@ -222,7 +242,7 @@ def write_evaluation(
         plots.plot_weights(to_numpy(model.params["dense1.w"]), out / "weights.png")
         written.append("weights.png")
     except DataError as exc:  # inputs that are not square images
-        say(f"{exc}: galleries and weights.png skipped")
+        print(f"note: {exc}: galleries and weights.png skipped", file=sys.stderr)
     say(f"wrote {', '.join(written)} to {out}")
     return result
 

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backprop.errors import DataError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 SIDE = 28  # the model's input is SIDE x SIDE pixels
 NOISE = 0.2  # ink weaker than this fraction of the strongest is background
@@ -73,51 +77,55 @@ def ink_bounds(image: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def open_image(path: str | Path):  # -> PIL.Image.Image
+def open_image(path: str | Path) -> Image:
     """Open an image file with Pillow and load its pixels.
 
     Raises:
         DataError: the file is missing, not an image, damaged, or empty.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image as PILImage
+    from PIL import ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        with Image.open(path) as img:
+        with PILImage.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         raise DataError(f"{path}: damaged image ({exc})") from None
     if img.width == 0 or img.height == 0:
         raise DataError(f"{path}: empty image ({img.width}x{img.height} pixels)")
     return img
 
 
-def to_grey(img) -> np.ndarray:
+def to_grey(img: Image) -> np.ndarray:
     """Grey levels of a Pillow image, (H, W) float64 in [0, 255].
 
     Transparent pixels are laid on white, or on black when that leaves no
     contrast (light ink on a transparent background). Images larger than
     ``MAX_SIDE`` are shrunk first.
     """
-    from PIL import Image
+    from PIL import Image as PILImage
 
     if max(img.size) > MAX_SIDE:
         img = img.copy()
-        img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        img.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
     if not has_alpha:
-        if img.mode not in ("L", "F", "I", "I;16"):
+        if img.mode.startswith("I"):  # 16- or 32-bit integer grey
+            grey = np.asarray(img, dtype=np.float64)  # (H, W)
+            return grey * (255 / 65535) if grey.max() > 255 else grey
+        if img.mode not in ("L", "F"):
             img = img.convert("RGB")
         return np.asarray(img.convert("F"), dtype=np.float64)  # (H, W)
     rgba = img.convert("RGBA")
     grey = np.zeros(0)
     for background in ("white", "black"):
-        flat = Image.new("RGBA", rgba.size, background)
+        flat = PILImage.new("RGBA", rgba.size, background)
         flat.alpha_composite(rgba)
         grey = np.asarray(flat.convert("L"), dtype=np.float64)  # (H, W)
         if np.ptp(grey) > MIN_CONTRAST * 255:
@@ -167,14 +175,14 @@ def place(ink: np.ndarray, recipe: Recipe) -> np.ndarray:
     Returns:
         the prepared image, (28, 28) float32 in [0, 1], strongest ink 1.
     """
-    from PIL import Image
+    from PIL import Image as PILImage
 
     top, bottom, left, right = ink_bounds(ink)
     digit = ink[top:bottom, left:right].astype(np.float32)  # (h, w)
     h, w = digit.shape
     scale = recipe.box / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # (w', h')
-    scaled = Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS)
+    scaled = PILImage.fromarray(digit).resize(size, PILImage.Resampling.LANCZOS)
     small = np.clip(np.asarray(scaled, dtype=np.float64), 0.0, None)  # (h', w')
     small /= small.max()
     if recipe.center == "mass":
@@ -182,12 +190,12 @@ def place(ink: np.ndarray, recipe: Recipe) -> np.ndarray:
         offset = (round(SIDE / 2 - col), round(SIDE / 2 - row))  # (x, y)
     else:
         offset = ((SIDE - size[0]) // 2, (SIDE - size[1]) // 2)
-    field = Image.new("F", (SIDE, SIDE), 0.0)
-    field.paste(Image.fromarray(small.astype(np.float32)), offset)
+    field = PILImage.new("F", (SIDE, SIDE), 0.0)
+    field.paste(PILImage.fromarray(small.astype(np.float32)), offset)
     return np.asarray(field, dtype=np.float32).copy()  # (28, 28)
 
 
-def prepare_image(img, recipe: str | Recipe = "mnist") -> np.ndarray:
+def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
     """A Pillow image of one digit (or garment) as the model's 28x28 input.
 
     Args:

@@ -47,8 +47,7 @@ def image_side(num_features: int) -> int:
     side = math.isqrt(num_features)
     if side * side != num_features:
         raise DataError(
-            f"inputs of {num_features} features are not square images; "
-            "cannot draw them"
+            f"inputs of {num_features} features are not square images; cannot draw them"
         )
     return side
 
@@ -221,15 +220,20 @@ def plot_gallery(
     inch = 1.4 / side  # inches per pixel: each example 1.4 inches wide
     gap_x, gap_y = round(0.45 / inch), round(0.45 / inch)
     mosaic = tile(images, cols, gap_x, gap_y)  # (H, W)
+    mosaic = np.pad(mosaic, ((0, 1), (0, 1)), constant_values=np.nan)  # frames fit
     width, height = mosaic.shape[1] * inch, mosaic.shape[0] * inch
     head = 0.45  # inches for the figure title
     fig = _figure(width + 0.2, height + head + 0.1, layout=None)
     ax = _mosaic_axes(fig, 0.1 / (height + head + 0.1), height / (height + head + 0.1))
     cmap = colormaps["gray_r"].with_extremes(bad="white")
     ax.imshow(mosaic, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    from matplotlib.patches import Rectangle
+
     for k in range(n):
         r, c = divmod(k, cols)
         wrong = true[k] != predicted[k]
+        x0, y0 = c * (side + gap_x) - 0.5, r * (side + gap_y) + gap_y - 0.5
+        ax.add_patch(Rectangle((x0, y0), side, side, fill=False, color="0.8", lw=0.8))
         ax.text(
             c * (side + gap_x) + side / 2,
             r * (side + gap_y) + gap_y - 0.5,

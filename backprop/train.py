@@ -41,9 +41,9 @@ from backprop.errors import (
     NonFiniteLossError,
 )
 from backprop.init import INITIALIZERS
-from backprop.losses import log_softmax, softmax_cross_entropy
+from backprop.losses import log_softmax
 from backprop.metrics import classification_report, format_report
-from backprop.model import DTYPES, MLP
+from backprop.model import DTYPES, MLP, Workspace
 from backprop.optim import ADAM_MODES, Adam
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir",
         default=d.data_dir,
-        help="a folder with the four IDX files (overrides --dataset)",
+        help="a folder with the four IDX files, read instead of --dataset's "
+        "(whose class names are kept)",
     )
     p.add_argument(
         "--init",
@@ -188,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar or per-epoch lines"
     )
+    p.add_argument(
+        "--plots",
+        action="store_true",
+        help="at the end, also write what backprop.evaluate writes: curves, "
+        "confusion matrix, galleries, weights (PNG) and report.json",
+    )
     return p
 
 
@@ -214,6 +221,9 @@ def train_epoch(
     The permutation is drawn on the host (so CPU and GPU see the same order),
     moved to the device once, and batches are gathered there. Per-step losses
     and correct counts stay on the device and are read back once, at the end.
+    Each step is ``model.loss_and_grads`` then ``opt.step``, run through a
+    ``Workspace`` that reuses its arrays from step to step (same results,
+    less time spent allocating).
 
     Args:
         model: updated in place.
@@ -250,12 +260,13 @@ def train_epoch(
         disable=None if progress else True,
         unit="step",
     )
+    # The fast path: the arrays of a step are allocated once, in the workspace,
+    # and reused; the results equal model.loss_and_grads(x[batch], y[batch]).
+    workspace = Workspace(model, batch_size)
     for step in range(steps):
         batch = order[step * batch_size : (step + 1) * batch_size]  # (B,)
-        xb, yb = x[batch], y[batch]  # (B, D), (B,)
-        logits, caches = model.forward(xb)  # (B, C)
-        loss, dlogits = softmax_cross_entropy(logits, yb)
-        grads = model.backward(dlogits, caches)
+        xb, yb = workspace.gather(x, y, batch)  # (B, D), (B,)
+        loss, logits, grads = workspace.loss_and_grads(xb, yb)  # logits (B, C)
         opt.step(model.params, grads)
         losses[step] = loss
         correct[step] = (logits.argmax(axis=1) == yb).sum()
@@ -363,6 +374,7 @@ def run(
     typed: set[str],
     dry_run: bool,
     quiet: bool,
+    plots: bool = False,
 ) -> int:
     """Train as configured; the body of ``main`` once flags are parsed."""
     ckpt = load_checkpoint(resume) if resume is not None else None
@@ -486,14 +498,26 @@ def run(
         ) from None
 
     y_pred = to_numpy(model.predict(x_test))
-    names = CLASS_NAMES.get(
-        cfg.dataset if cfg.data_dir is None else "mnist", CLASS_NAMES["mnist"]
-    )
+    names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir
     report = format_report(classification_report(to_numpy(y_test), y_pred, names))
     write_outputs(out, history, report)
     last = history[-1]
     if not quiet:
         print("\n" + report)
+    if plots:
+        from backprop.evaluate import write_evaluation  # imports matplotlib
+
+        paper_data = cfg.dataset == "mnist" and cfg.data_dir is None
+        write_evaluation(
+            out,
+            model,
+            x_test,
+            y_test,
+            names,
+            history,
+            reference=PAPER if paper_data else None,
+            quiet=quiet,
+        )
     print(
         f"test accuracy {last['test_accuracy']:.4f} (paper {PAPER['test_accuracy']}), "
         f"test loss {last['test_loss']:.4f} (paper {PAPER['test_loss']}); "
@@ -517,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             typed=explicit_flags(argv),
             dry_run=args.dry_run,
             quiet=args.quiet,
+            plots=args.plots,
         )
     except ConfigError as exc:
         parser.error(str(exc))

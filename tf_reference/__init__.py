@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 import sys
 import types
+from collections.abc import Callable
+from typing import Any
 
 from backprop.errors import BackpropError
 
@@ -70,10 +72,10 @@ def check_versions(tensorflow_version: str, keras_version: str) -> None:
         )
 
 
-def _one_line_hook(previous: types.FunctionType) -> types.FunctionType:
+def _one_line_hook(previous: Callable[..., Any]) -> Callable[..., Any]:
     """An excepthook printing ``error: <message>`` for ``TensorFlowUnavailable``."""
 
-    def hook(kind, value, traceback):  # noqa: ANN001 - sys.excepthook's signature
+    def hook(kind: type, value: BaseException, traceback: Any) -> None:
         if isinstance(value, TensorFlowUnavailable):
             print(f"error: {value}", file=sys.stderr)
         else:

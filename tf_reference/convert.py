@@ -253,7 +253,9 @@ def export_keras(params: dict[str, Any], path: str | Path) -> keras.Sequential:
         raise ConversionError(f"{path}: a Keras model file must end in .keras")
     model = keras_model(params)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    with warnings.catch_warnings():  # Keras's own NumPy 2 deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(path)
     return model
 
 

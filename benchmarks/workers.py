@@ -1,0 +1,434 @@
+"""One implementation of the paper's training, timed: run by ``compare.py``.
+
+    python benchmarks/workers.py engine-numpy --epochs 3 --json-out row.json
+
+Each call trains one implementation in this process and writes one JSON object
+(the seconds of every timed epoch, the final test accuracy, the peak resident
+memory, the BLAS that NumPy uses) to ``--json-out``. ``compare.py`` starts one
+such process per implementation and round, so no implementation inherits
+another's threads, caches or memory.
+
+Every implementation gets the same work: the same training and test data
+(float32 in [0, 1]), the same initial weights (drawn by the engine's ``MLP``
+from ``--seed``), the same batch size, learning rate and Adam settings, and, in
+every loop written out here, the same batch order (each epoch's permutation is
+drawn from the same NumPy generator, as ``backprop.train`` does). Keras
+``fit`` shuffles by itself.
+
+The implementations (``IMPLEMENTATIONS``):
+
+* ``engine-numpy``: ``backprop.train.train_epoch`` on NumPy, the fast path.
+* ``engine-numpy-reference``: the same loop with the reference step,
+  ``MLP.loss_and_grads`` then ``Adam.step``, which allocates every array.
+* ``engine-cupy``: ``backprop.train.train_epoch`` on CuPy (needs a GPU).
+* ``tf-eager``: the paper's ``tf.GradientTape`` loop, ``tf_reference.train``.
+* ``tf-function``: the same step compiled by ``tf.function``.
+* ``keras-fit``: the same network and optimizer in Keras, ``model.fit``.
+* ``pytorch``: ``nn.Linear`` layers and ``torch.optim.Adam`` (optional).
+* ``matmul-bound``: no training; times the float32 matrix products of one
+  epoch (NumPy's BLAS), the least time any implementation on this CPU needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the repository importable
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from backprop.data import NUM_CLASSES, load_dataset  # noqa: E402
+from backprop.device import get_xp, synchronize, to_device  # noqa: E402
+from backprop.model import MLP  # noqa: E402
+from backprop.optim import Adam  # noqa: E402
+from backprop.train import evaluate, train_epoch  # noqa: E402
+
+IMPLEMENTATIONS = (
+    "engine-numpy",
+    "engine-numpy-reference",
+    "engine-cupy",
+    "tf-eager",
+    "tf-function",
+    "keras-fit",
+    "pytorch",
+    "matmul-bound",
+)
+LR = 1e-3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The worker's flags; compare.py passes the same ones to every worker."""
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/workers.py",
+        description="Train and time one implementation; write one JSON object.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("implementation", choices=IMPLEMENTATIONS)
+    p.add_argument("--json-out", type=Path, required=True, help="where to write")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs")
+    p.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    p.add_argument("--batch-size", type=int, default=256, help="examples per step")
+    p.add_argument("--hidden", type=int, default=128, help="hidden width")
+    p.add_argument("--seed", type=int, default=0, help="weights and batch order")
+    p.add_argument("--data-dir", default=None, help="IDX folder instead of MNIST")
+    p.add_argument(
+        "--train-limit", type=int, default=None, help="use the first N examples"
+    )
+    p.add_argument(
+        "--test-limit", type=int, default=None, help="use the first N test examples"
+    )
+    return p
+
+
+def load_data(args: argparse.Namespace) -> tuple:
+    """``(x_train, y_train), (x_test, y_test)`` as NumPy float32 and int64."""
+    (x, y), (xt, yt) = load_dataset("mnist", args.data_dir, "float32")
+    return (x[: args.train_limit], y[: args.train_limit]), (
+        xt[: args.test_limit],
+        yt[: args.test_limit],
+    )
+
+
+def blas_info() -> dict:
+    """NumPy's BLAS as threadpoolctl sees it: library, version, kernel, threads."""
+    info = {
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {**info, "library": "unknown (threadpoolctl is not installed)"}
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return {
+                **info,
+                "library": pool.get("internal_api"),
+                "version": pool.get("version"),
+                "kernel": pool.get("architecture"),
+                "threads": pool.get("num_threads"),
+                "file": Path(pool.get("filepath", "")).name,
+            }
+    return {**info, "library": "unknown"}
+
+
+def versions() -> dict:
+    """Versions of the libraries this process imported."""
+    found = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("tensorflow", "keras", "torch", "cupy"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = getattr(module, "__version__", "?")
+    return found
+
+
+def initial_model(sizes: list[int], seed: int) -> tuple[MLP, np.random.Generator]:
+    """The engine's initial weights and the generator that then draws batches.
+
+    As in ``backprop.train``: one generator seeded by ``seed`` draws the
+    weights, then each epoch's permutation.
+    """
+    rng = np.random.default_rng(seed)
+    return MLP(sizes, rng=rng, dtype="float32", device="cpu"), rng
+
+
+def timed_epochs(run_epoch, warmup: int, epochs: int, sync=lambda: None) -> list:
+    """Run ``warmup`` untimed epochs, then time ``epochs`` of ``run_epoch()``."""
+    for _ in range(warmup):
+        run_epoch()
+    sync()
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        run_epoch()
+        sync()  # queued GPU work is part of the epoch
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def reference_epoch(model, opt, x, y, batch_size, rng) -> None:
+    """``train_epoch`` with the reference step: every array newly allocated."""
+    order = rng.permutation(len(x))  # (N,)
+    for i in range(math.ceil(len(x) / batch_size)):
+        batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
+        xb, yb = x[batch], y[batch]  # (B, D), (B,)
+        loss, grads = model.loss_and_grads(xb, yb)
+        opt.step(model.params, grads)
+
+
+def run_engine(args, data, sizes, device: str, reference: bool = False) -> dict:
+    """The hand-written engine on NumPy or CuPy."""
+    (x, y), (xt, yt) = data
+    model, rng = initial_model(sizes, args.seed)
+    xp = get_xp(device)
+    if device == "gpu":
+        model = MLP.from_params(model.params, device="gpu")
+    x, y, xt, yt = (to_device(a, xp) for a in (x, y, xt, yt))
+    opt = Adam(lr=LR)
+
+    def run_epoch() -> None:
+        if reference:
+            reference_epoch(model, opt, x, y, args.batch_size, rng)
+        else:
+            train_epoch(model, opt, x, y, args.batch_size, rng)
+
+    seconds = timed_epochs(run_epoch, args.warmup, args.epochs, lambda: synchronize(xp))
+    return {"epoch_seconds": seconds, "test_accuracy": evaluate(model, xt, yt)[1]}
+
+
+def gpu_name() -> str | None:
+    """The name of CUDA device 0, when CuPy sees one."""
+    from backprop.device import gpu_status
+
+    if gpu_status() is not None:
+        return None
+    import cupy
+
+    name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def run_tf(args, data, sizes, compiled: bool) -> dict:
+    """The paper's ``tf.GradientTape`` loop from ``tf_reference``, eager or not."""
+    import tensorflow as tf
+
+    from tf_reference.convert import params_to_module
+    from tf_reference.model import paper_optimizer
+    from tf_reference.train import evaluate as tf_evaluate
+    from tf_reference.train import train_epoch as tf_train_epoch
+    from tf_reference.train import train_step
+
+    (x, y), (xt, yt) = data
+    engine_model, rng = initial_model(sizes, args.seed)
+    model = params_to_module(engine_model.params)
+    opt = paper_optimizer(LR)
+    step = tf.function(train_step) if compiled else train_step
+    x, y = tf.constant(x), tf.constant(y)
+
+    def run_epoch() -> None:
+        tf_train_epoch(model, opt, x, y, args.batch_size, rng, step=step)
+
+    seconds = timed_epochs(run_epoch, args.warmup, args.epochs)
+    accuracy = tf_evaluate(model, tf.constant(xt), tf.constant(yt))[1]
+    return {"epoch_seconds": seconds, "test_accuracy": accuracy}
+
+
+def run_keras(args, data, sizes) -> dict:
+    """The same network in Keras, trained by ``model.fit`` (it shuffles itself)."""
+    import keras
+
+    from tf_reference.convert import keras_model
+
+    (x, y), (xt, yt) = data
+    engine_model, _ = initial_model(sizes, args.seed)
+    model = keras_model(engine_model.params)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=LR),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    y_onehot = np.eye(NUM_CLASSES, dtype=np.float32)[y]  # (N, C)
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Seconds of every epoch that fit runs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.seconds.append(time.perf_counter() - self.start)
+
+    timer = EpochTimer()
+    model.fit(
+        x,
+        y_onehot,
+        batch_size=args.batch_size,
+        epochs=args.warmup + args.epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=[timer],
+    )
+    probs = model.predict(xt, batch_size=4096, verbose=0)  # (N, C)
+    accuracy = float((probs.argmax(axis=1) == yt).mean())
+    return {"epoch_seconds": timer.seconds[args.warmup :], "test_accuracy": accuracy}
+
+
+def run_pytorch(args, data, sizes) -> dict:
+    """``nn.Linear`` layers, ``F.cross_entropy`` and ``torch.optim.Adam``."""
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    (x, y), (xt, yt) = data
+    engine_model, rng = initial_model(sizes, args.seed)
+    count = len(sizes) - 1
+    layers: list[nn.Module] = []
+    for i in range(1, count + 1):
+        linear = nn.Linear(sizes[i - 1], sizes[i])
+        with torch.no_grad():  # torch keeps weights (H, D): the engine's transpose
+            linear.weight.copy_(torch.from_numpy(engine_model.params[f"dense{i}.w"].T))
+            linear.bias.copy_(torch.from_numpy(engine_model.params[f"dense{i}.b"]))
+        layers += [linear, nn.ReLU()] if i < count else [linear]
+    model = nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, eps=1e-7)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def run_epoch() -> None:
+        order = torch.from_numpy(rng.permutation(len(x)))  # (N,)
+        steps = math.ceil(len(x) / args.batch_size)
+        losses = torch.zeros(steps)  # (steps,), read once at the end, like the engine
+        correct = torch.zeros(steps, dtype=torch.int64)
+        for i in range(steps):
+            batch = order[i * args.batch_size : (i + 1) * args.batch_size]
+            xb, yb = x[batch], y[batch]  # (B, D), (B,)
+            logits = model(xb)  # (B, C)
+            loss = functional.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses[i] = loss.detach()
+            correct[i] = (logits.detach().argmax(1) == yb).sum()
+
+    seconds = timed_epochs(run_epoch, args.warmup, args.epochs)
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(xt)).argmax(1).numpy()
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": float((predicted == yt).mean()),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def matmul_shapes(sizes: list[int], n: int) -> list[tuple[str, tuple, tuple]]:
+    """The matrix products of one training step on a batch of n rows.
+
+    Returns:
+        ``(label, shape of a, shape of b)`` for each product ``a @ b``: the
+        forward product of every layer, its weight gradient, and (after the
+        first layer) the gradient of its input.
+    """
+    shapes = []
+    for i, (d, h) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        shapes.append((f"forward {i}: ({n},{d}) @ ({d},{h})", (n, d), (d, h)))
+        shapes.append((f"weight grad {i}: ({d},{n}) @ ({n},{h})", (d, n), (n, h)))
+        if i > 1:
+            shapes.append((f"input grad {i}: ({n},{h}) @ ({h},{d})", (n, h), (h, d)))
+    return shapes
+
+
+def time_matmul(a_shape: tuple, b_shape: tuple, repeats: int = 5) -> float:
+    """Median seconds of one float32 ``a @ b`` into a preallocated output."""
+    rng = np.random.default_rng(0)
+    a = rng.random(a_shape, dtype=np.float32)
+    b = rng.random(b_shape, dtype=np.float32)
+    out = np.empty((a_shape[0], b_shape[1]), np.float32)
+    np.matmul(a, b, out=out)
+    start = time.perf_counter()
+    np.matmul(a, b, out=out)
+    first = time.perf_counter() - start
+    number = max(1, min(1000, int(0.02 / max(first, 1e-7))))  # ~20 ms per repeat
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            np.matmul(a, b, out=out)
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def run_matmul_bound(args, data, sizes) -> dict:
+    """Seconds per epoch of the matrix products alone, at this BLAS's speed.
+
+    An epoch is ``N // B`` full batches and one smaller one; each step does
+    the products of ``matmul_shapes``. The same is timed once per "epoch" so
+    the result has the rows' format (one sample per process).
+    """
+    n = len(data[0][0])
+    full, rest = divmod(n, args.batch_size)
+    products = []
+    step_seconds = {args.batch_size: 0.0, rest: 0.0}
+    for rows in sorted({args.batch_size, rest} - {0}):
+        for label, a_shape, b_shape in matmul_shapes(sizes, rows):
+            seconds = time_matmul(a_shape, b_shape)
+            step_seconds[rows] += seconds
+            flops = 2 * a_shape[0] * a_shape[1] * b_shape[1]
+            products.append(
+                {
+                    "product": label,
+                    "microseconds": seconds * 1e6,
+                    "gflop_per_s": flops / seconds / 1e9,
+                }
+            )
+    epoch = full * step_seconds[args.batch_size] + (rest and step_seconds[rest])
+    flops_per_epoch = sum(
+        count * 2 * a[0] * a[1] * b[1]
+        for count, rows in ((full, args.batch_size), (1 if rest else 0, rest))
+        for _, a, b in matmul_shapes(sizes, rows)
+    )
+    return {
+        "epoch_seconds": [epoch],
+        "test_accuracy": None,
+        "gflop_per_epoch": flops_per_epoch / 1e9,
+        "products": products,
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Train and time ``args.implementation``; the worker's result."""
+    data = load_data(args)
+    sizes = [data[0][0].shape[1], args.hidden, NUM_CLASSES]
+    name = args.implementation
+    device = "cpu"
+    if name == "engine-numpy":
+        result = run_engine(args, data, sizes, "cpu")
+    elif name == "engine-numpy-reference":
+        result = run_engine(args, data, sizes, "cpu", reference=True)
+    elif name == "engine-cupy":
+        device = f"gpu ({gpu_name()})"
+        result = run_engine(args, data, sizes, "gpu")
+    elif name in ("tf-eager", "tf-function"):
+        result = run_tf(args, data, sizes, compiled=name == "tf-function")
+    elif name == "keras-fit":
+        result = run_keras(args, data, sizes)
+    elif name == "pytorch":
+        result = run_pytorch(args, data, sizes)
+    else:
+        result = run_matmul_bound(args, data, sizes)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "implementation": name,
+        "device": device,
+        **result,
+        "train_examples": len(data[0][0]),
+        "sizes": sizes,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # Linux reports KiB
+        "blas": blas_info(),
+        "versions": versions(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    result = run(args)
+    args.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

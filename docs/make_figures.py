@@ -1,0 +1,521 @@
+"""Make every figure of the course notes, and the run results they quote.
+
+    python docs/make_figures.py             # everything (about 5 minutes on 2 cores)
+    python docs/make_figures.py clipping    # one figure
+    python docs/make_figures.py --list
+
+Run from the repository root. Figures go to docs/figures/ (PNG), and the small
+result files the notes quote (history.json, report.json, crossval.json,
+benchmark.json) to docs/results/. Long runs use the project's own commands,
+``python -m backprop.train``, ``python -m backprop.evaluate``,
+``python -m backprop.crossval`` and ``python benchmarks/compare.py``; their
+full outputs (model files) stay under runs/docs/, which git ignores.
+Each figure in the notes names the command that made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import backprop as bp  # noqa: E402
+from backprop.losses import (  # noqa: E402
+    KERAS_EPSILON,
+    cross_entropy_backward,
+    cross_entropy_forward,
+    softmax_backward,
+    softmax_forward,
+)
+from backprop.train import PAPER  # noqa: E402
+
+FIGURES_DIR = ROOT / "docs" / "figures"
+RESULTS_DIR = ROOT / "docs" / "results"
+RUNS_DIR = ROOT / "runs" / "docs"
+SEEDS = (0, 1, 2)
+DPI = 110
+
+
+def save(fig: plt.Figure, name: str) -> Path:
+    """Save a figure as docs/figures/NAME.png and close it."""
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    path = FIGURES_DIR / f"{name}.png"
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def command(*args: str) -> None:
+    """Run one of the project's commands from the repository root, echoing it."""
+    print("$", " ".join(args), flush=True)
+    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
+
+
+# --- lectures 1, 2, 4: data and graphs ---------------------------------------
+
+
+def digits() -> None:
+    """The first 40 training digits with their labels."""
+    (x_train, y_train), _ = bp.load_mnist()
+    fig, axes = plt.subplots(4, 10, figsize=(8, 3.6))
+    for ax, image, label in zip(axes.flat, x_train, y_train):
+        ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(str(label), fontsize=9)
+        ax.axis("off")
+    save(fig, "digits")
+
+
+def _draw_graph(backward: bool) -> plt.Figure:
+    """The network's computational graph, forward shapes or backward gradients."""
+    fig, ax = plt.subplots(figsize=(11, 2.9))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3)
+    ax.axis("off")
+    data = [
+        (0.5, "X", "(N, 784)"),
+        (3.1, "A₁", "(N, 128)"),
+        (5.1, "H", "(N, 128)"),
+        (7.7, "Z", "(N, 10)"),
+        (10.4, "L", "scalar"),
+    ]
+    ops = [
+        (1.8, "dense 1"),
+        (4.1, "ReLU"),
+        (6.4, "dense 2"),
+        (9.05, "softmax +\ncross-entropy"),
+    ]
+    params = [
+        (1.8, "W₁ (784, 128)\nb₁ (128,)"),
+        (6.4, "W₂ (128, 10)\nb₂ (10,)"),
+        (9.05, "labels y (N,)"),
+    ]
+    colour = "tab:red" if backward else "black"
+    for x, name, shape in data:
+        label = f"d{name}" if backward and name not in ("X", "L") else name
+        if backward and name == "L":
+            label = "dL/dL = 1"
+        ax.text(
+            x,
+            1.2,
+            f"{label}\n{shape}",
+            ha="center",
+            va="center",
+            fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "ec": colour},
+        )
+    for x, name in ops:
+        ax.text(
+            x,
+            1.2,
+            name,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "square", "fc": "#e8eef7", "ec": "tab:blue"},
+        )
+    for x, text in params:
+        shown = text
+        if backward and text.startswith("W"):
+            shown = "\n".join("d" + line for line in text.split("\n"))
+        ax.text(
+            x,
+            2.55,
+            shown,
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            color=colour if backward and not text.startswith("labels") else "black",
+        )
+        ax.annotate(
+            "",
+            xy=(x, 1.55),
+            xytext=(x, 2.2) if not backward else (x, 2.2),
+            arrowprops={
+                "arrowstyle": "<-"
+                if backward and not text.startswith("labels")
+                else "->",
+                "color": "gray",
+            },
+        )
+    stops = [0.5, 1.8, 3.1, 4.1, 5.1, 6.4, 7.7, 9.05, 10.4]
+    for a, b in zip(stops[:-1], stops[1:]):
+        start, end = (b - 0.45, a + 0.45) if backward else (a + 0.45, b - 0.45)
+        ax.annotate(
+            "",
+            xy=(end, 1.2),
+            xytext=(start, 1.2),
+            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.4},
+        )
+    title = (
+        "backward: each node maps the gradient of its output to the gradients "
+        "of its inputs"
+        if backward
+        else "forward: shapes for a batch of N images"
+    )
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def graph() -> None:
+    """The forward graph with shapes (lecture 2)."""
+    save(_draw_graph(backward=False), "graph")
+
+
+def backward() -> None:
+    """The backward graph with gradient shapes (lecture 4)."""
+    save(_draw_graph(backward=True), "backward")
+
+
+# --- lecture 3: Keras's clip ------------------------------------------------
+
+
+def clipping() -> None:
+    """Loss and true-logit gradient against the margin, exact and clipped."""
+    margins = np.linspace(-5, 25, 601)  # best wrong logit minus the true logit
+    losses = {None: [], KERAS_EPSILON: []}
+    grads = {None: [], KERAS_EPSILON: []}
+    for m in margins:
+        z = np.zeros((1, 10))
+        z[0, 1] = m  # the true class is 0, its logit 0
+        probs, sm_cache = softmax_forward(z)
+        for eps in losses:
+            loss, cache = cross_entropy_forward(probs, np.array([0]), clip_eps=eps)
+            dz = softmax_backward(cross_entropy_backward(cache), sm_cache)
+            losses[eps].append(float(loss))
+            grads[eps].append(float(dz[0, 0]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for eps, style, label in (
+        (None, "-", "exact"),
+        (KERAS_EPSILON, "--", "Keras clip 1e-7"),
+    ):
+        left.plot(margins, losses[eps], style, label=label)
+        right.plot(margins, grads[eps], style, label=label)
+    left.axhline(-math.log(KERAS_EPSILON), color="gray", lw=0.8)
+    left.text(-4.5, -math.log(KERAS_EPSILON) + 0.5, "−log 1e-7 = 16.118", fontsize=8)
+    left.set(xlabel="margin of the best wrong logit over the true one", ylabel="loss")
+    right.set(
+        xlabel="margin of the best wrong logit over the true one",
+        ylabel="d loss / d true logit",
+    )
+    left.legend()
+    right.legend()
+    save(fig, "clipping")
+
+
+# --- lecture 5: the step size of a finite difference -------------------------
+
+
+def steps() -> None:
+    """Relative error of numerical derivatives against h, float32 and float64."""
+    (x_train, y_train), _ = bp.load_mnist(dtype="float64")
+    x, y = x_train[:16], y_train[:16]
+    ref = bp.MLP([784, 128, 10], seed=0, dtype="float64")
+    _, grads = ref.loss_and_grads(x, y)
+    name, idx = "dense2.w", (3, 7)
+    exact = float(grads[name][idx])
+    hs = np.logspace(-12, 0, 61)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for dtype, colour in (("float64", "tab:blue"), ("float32", "tab:orange")):
+        model = bp.MLP.from_params({k: v.astype(dtype) for k, v in ref.params.items()})
+        xs = x.astype(dtype)
+        p = model.params[name]
+
+        def loss() -> float:
+            return float(model.loss_and_grads(xs, y)[0])  # noqa: B023
+
+        for kind, style in (("central", "-"), ("one-sided", ":")):
+            errors = []
+            for h in hs:
+                old = p[idx]
+                p[idx] = old + h
+                up, f_up = float(p[idx]), loss()
+                p[idx] = old - h if kind == "central" else old
+                down, f_down = float(p[idx]), loss()
+                p[idx] = old
+                num = (f_up - f_down) / (up - down) if up != down else np.nan
+                errors.append(abs(num - exact) / abs(exact))
+            ax.loglog(
+                hs,
+                np.maximum(errors, 1e-17),
+                style,
+                color=colour,
+                label=f"{dtype}, {kind}",
+            )
+    ax.set(xlabel="step h", ylabel="relative error", ylim=(1e-12, 10))
+    ax.legend(fontsize=8)
+    ax.grid(True, which="major", lw=0.3)
+    save(fig, "steps")
+
+
+# --- lecture 6: optimisers on a valley -----------------------------------------
+
+
+def optimizers() -> None:
+    """Paths of SGD, momentum and Adam on f = (w1^2 + 0.02 w2^2) / 2."""
+    scales = np.array([1.0, 0.02])
+    start = np.array([0.9, -2.0])
+
+    def path(step: Callable[[np.ndarray, np.ndarray], None]) -> np.ndarray:
+        w = start.copy()
+        points = [w.copy()]
+        for _ in range(60):
+            step(w, scales * w)
+            points.append(w.copy())
+        return np.array(points)
+
+    velocity = np.zeros(2)
+
+    def momentum(w: np.ndarray, g: np.ndarray) -> None:
+        velocity[:] = 0.9 * velocity + g
+        w -= 0.15 * velocity
+
+    sgd, adam = bp.SGD(lr=1.8), bp.Adam(lr=0.15, mode="algorithm1")
+    paths = {
+        "SGD, lr 1.8": path(lambda w, g: sgd.step({"w": w}, {"w": g})),
+        "momentum, lr 0.15, β 0.9": path(momentum),
+        "Adam, lr 0.15": path(lambda w, g: adam.step({"w": w}, {"w": g})),
+    }
+    u, v = np.meshgrid(np.linspace(-1.2, 1.2, 200), np.linspace(-2.3, 0.6, 200))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.contour(u, v, 0.5 * (u**2 + 0.02 * v**2), levels=15, colors="lightgray")
+    for label, points in paths.items():
+        ax.plot(points[:, 0], points[:, 1], ".-", ms=3, lw=1, label=label)
+    ax.plot(0, 0, "k*", ms=10)
+    ax.set(xlabel="w₁ (steep)", ylabel="w₂ (flat)")
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, "optimizers")
+
+
+# --- lecture 8: runs, evaluation, cross-validation -----------------------------
+
+
+def runs() -> None:
+    """Train the paper's configuration for seeds 0, 1, 2 (20 epochs each, CPU)."""
+    for seed in SEEDS:
+        out = RUNS_DIR / f"seed-{seed}"
+        command(
+            "-m",
+            "backprop.train",
+            "--epochs",
+            "20",
+            "--seed",
+            str(seed),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--out",
+            str(out),
+        )
+        target = RESULTS_DIR / f"seed-{seed}"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("history.json", "config.json", "report.txt"):
+            shutil.copy(out / name, target / name)
+    print(f"copied histories to {RESULTS_DIR.relative_to(ROOT)}")
+
+
+def _history(seed: int) -> list[dict]:
+    path = RESULTS_DIR / f"seed-{seed}" / "history.json"
+    if not path.is_file():
+        runs()
+    return json.loads(path.read_text())
+
+
+def paper_vs_run() -> None:
+    """Per-epoch curves of the three seeds, with the paper's four numbers."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for seed in SEEDS:
+        history = _history(seed)
+        epochs = [r["epoch"] for r in history]
+        alpha, label = (1.0, True) if seed == 0 else (0.35, False)
+        for key, colour in (("train", "tab:blue"), ("test", "tab:orange")):
+            left.plot(
+                epochs,
+                [r[f"{key}_loss"] for r in history],
+                "o-",
+                ms=3,
+                color=colour,
+                alpha=alpha,
+                label=f"{key} (ours)" if label else None,
+            )
+            right.plot(
+                epochs,
+                [r[f"{key}_accuracy"] for r in history],
+                "o-",
+                ms=3,
+                color=colour,
+                alpha=alpha,
+                label=f"{key} (ours)" if label else None,
+            )
+    for ax, kind in ((left, "loss"), (right, "accuracy")):
+        for key, colour in (("train", "tab:blue"), ("test", "tab:orange")):
+            ax.axhline(
+                PAPER[f"{key}_{kind}"],
+                color=colour,
+                ls="--",
+                lw=1,
+                label=f"{key}, paper ({PAPER[f'{key}_{kind}']})",
+            )
+        ax.set(xlabel="epoch", ylabel=kind, xticks=range(0, 21, 2))
+        ax.legend(fontsize=8)
+        ax.grid(True, lw=0.3)
+    left.set_ylim(0, 0.35)
+    right.set_ylim(0.9, 1.0)
+    save(fig, "paper-vs-run")
+
+
+def evaluate() -> None:
+    """Curves, report, confusion matrix, galleries and weights of the seed-0 run."""
+    run = RUNS_DIR / "seed-0"
+    if not (run / "model.npz").is_file():
+        runs()
+    out = RUNS_DIR / "evaluate-seed-0"
+    command("-m", "backprop.evaluate", str(run), "--out", str(out), "--quiet")
+    for name in ("curves", "confusion", "correct", "mistakes", "weights"):
+        shutil.copy(out / f"{name}.png", FIGURES_DIR / f"{name}.png")
+        print(f"wrote docs/figures/{name}.png")
+    shutil.copy(out / "report.json", RESULTS_DIR / "seed-0" / "report.json")
+
+
+def crossval() -> None:
+    """5-fold cross-validation with the default (short) epochs."""
+    out = RUNS_DIR / "crossval"
+    command(
+        "-m",
+        "backprop.crossval",
+        "--folds",
+        "5",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+    )
+    shutil.copy(out / "crossval.json", RESULTS_DIR / "crossval.json")
+
+
+# --- lecture 7: the TensorFlow reference -------------------------------------
+
+
+def tf_run() -> None:
+    """Train the TensorFlow reference with the paper's settings, seed 0."""
+    out = RUNS_DIR / "tf-seed-0"
+    command(
+        "-m",
+        "tf_reference.train",
+        "--epochs",
+        "20",
+        "--seed",
+        "0",
+        "--quiet",
+        "--out",
+        str(out),
+    )
+    target = RESULTS_DIR / "tf-seed-0"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "history.json", target / "history.json")
+
+
+def tf_vs_engine() -> None:
+    """Test accuracy and loss per epoch, engine against TensorFlow, seed 0."""
+    tf_history = RESULTS_DIR / "tf-seed-0" / "history.json"
+    if not tf_history.is_file():
+        tf_run()
+    histories = {
+        "engine": _history(0),
+        "TensorFlow": json.loads(tf_history.read_text()),
+    }
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for (name, history), style in zip(histories.items(), ("o-", "s--")):
+        epochs = [r["epoch"] for r in history]
+        left.plot(epochs, [r["test_loss"] for r in history], style, ms=3, label=name)
+        right.plot(
+            epochs, [r["test_accuracy"] for r in history], style, ms=3, label=name
+        )
+    left.set(xlabel="epoch", ylabel="test loss")
+    right.set(xlabel="epoch", ylabel="test accuracy")
+    for ax in (left, right):
+        ax.legend()
+        ax.grid(True, lw=0.3)
+    save(fig, "tf-vs-engine")
+
+
+# --- lecture 9: the benchmark ---------------------------------------------------
+
+
+def benchmark() -> None:
+    """Copy the latest benchmark chart and results, if benchmarks/ has made them."""
+    results = ROOT / "benchmarks" / "results"
+    charts = sorted(results.glob("*.png")) if results.is_dir() else []
+    if not (results / "results.json").is_file() or not charts:
+        print("no benchmark results: run python benchmarks/compare.py first; skipped")
+        return
+    shutil.copy(results / "results.json", RESULTS_DIR / "benchmark.json")
+    for chart in charts:
+        shutil.copy(chart, FIGURES_DIR / f"benchmark-{chart.name}")
+        print(f"wrote docs/figures/benchmark-{chart.name}")
+
+
+FIGURES: dict[str, Callable[[], None]] = {
+    "digits": digits,
+    "graph": graph,
+    "clipping": clipping,
+    "backward": backward,
+    "steps": steps,
+    "optimizers": optimizers,
+    "runs": runs,
+    "paper-vs-run": paper_vs_run,
+    "evaluate": evaluate,
+    "crossval": crossval,
+    "tf-run": tf_run,
+    "tf-vs-engine": tf_vs_engine,
+    "benchmark": benchmark,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Make the named figures (all by default); returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python docs/make_figures.py",
+        description="Make the figures and result files of the course notes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"what to make: {', '.join(FIGURES)} (default: all)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the names and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, fn in FIGURES.items():
+            print(f"{name:13s} {fn.__doc__.splitlines()[0]}")
+        return 0
+    unknown = [name for name in args.names if name not in FIGURES]
+    if unknown:
+        parser.error(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    for name in args.names or FIGURES:
+        FIGURES[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
