@@ -247,9 +247,8 @@ def load_dataset(
     result = []
     for split in ("train", "test"):
         images, labels = load_split(folder, split, checksums)
-        x = images.reshape(len(images), -1).astype(dtype) / np.asarray(
-            255, dtype
-        )  # (N, D)
+        pixels = images.reshape(len(images), -1)  # (N, D), uint8
+        x = pixels.astype(dtype) / np.asarray(255, dtype)  # (N, D) in [0, 1]
         result.append((x, labels.astype(np.int64)))
     train, test = result
     if train[0].shape[1] != test[0].shape[1]:

@@ -92,6 +92,7 @@ from backprop.init import INITIALIZERS
 from backprop.losses import softmax_cross_entropy
 from backprop.model import DTYPES, MLP
 from backprop.optim import ADAM_MODES, Adam
+from backprop.train import parse_hidden
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 Index = tuple[int, ...]
@@ -927,19 +928,6 @@ def format_table(reports: Sequence[GradCheckReport]) -> str:
     return "\n".join(out)
 
 
-def parse_widths(text: str) -> tuple[int, ...]:
-    """Parse ``--hidden``: ``128`` or ``32,16``."""
-    try:
-        widths = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated widths like 128 or 32,16, got {text!r}"
-        ) from None
-    if min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"widths must be >= 1, got {text!r}")
-    return widths
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
     p = argparse.ArgumentParser(
@@ -953,7 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--inputs", type=int, default=784, help="input width D")
     p.add_argument(
-        "--hidden", type=parse_widths, default="128", help="hidden widths, e.g. 32,16"
+        "--hidden", type=parse_hidden, default="128", help="hidden widths, e.g. 32,16"
     )
     p.add_argument("--classes", type=int, default=10, help="number of classes C")
     p.add_argument("--batch-size", type=int, default=4, help="examples in the batch")

@@ -385,9 +385,9 @@ def run(
     device = resolve_device(cfg.device)
     xp = get_xp(device)
 
-    rng = np.random.default_rng(
-        cfg.seed
-    )  # the run's one generator: init, then shuffling
+    # The run's one generator: it draws the initial weights, then each
+    # epoch's permutation.
+    rng = np.random.default_rng(cfg.seed)
     (x_train, y_train), (x_test, y_test) = load_dataset(
         cfg.dataset, cfg.data_dir, cfg.dtype
     )
@@ -411,10 +411,8 @@ def run(
                 f"{resume} already holds {len(history)} epochs; "
                 "pass --epochs greater than that"
             )
-    x_train, y_train = (
-        to_device(x_train, xp),
-        to_device(y_train, xp),
-    )  # the only copies to the device
+    # The data sets go to the device once, here, and stay there.
+    x_train, y_train = to_device(x_train, xp), to_device(y_train, xp)
     x_test, y_test = to_device(x_test, xp), to_device(y_test, xp)
 
     if dry_run:

@@ -234,7 +234,7 @@ def test_every_page_is_in_the_nav():
 # --- code, numbers, figures, commands -----------------------------------------
 
 
-@pytest.mark.parametrize("page", page_params())
+@pytest.mark.parametrize("page", list(page_params()))
 def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
     """Run a page's Python blocks in order; check each Output block."""
     monkeypatch.chdir(ROOT)

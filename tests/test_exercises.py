@@ -30,7 +30,7 @@ def run_grade(exercise, module):
     return passed, total, out.getvalue()
 
 
-@pytest.mark.parametrize("name", params())
+@pytest.mark.parametrize("name", list(params()))
 def test_solution_passes_every_check(name):
     if EXERCISES[name].lecture == 7:
         pytest.importorskip("tensorflow")
@@ -39,7 +39,7 @@ def test_solution_passes_every_check(name):
     assert passed == total, text
 
 
-@pytest.mark.parametrize("name", params())
+@pytest.mark.parametrize("name", list(params()))
 def test_unedited_stub_fails_every_check(name):
     if EXERCISES[name].lecture == 7:
         pytest.importorskip("tensorflow")

@@ -310,9 +310,9 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
     """Train as configured; the body of ``main`` once flags are parsed."""
     cfg.validate()
 
-    rng = np.random.default_rng(
-        cfg.seed
-    )  # the run's one generator: init, then shuffling
+    # The run's one generator: it draws the initial weights, then each
+    # epoch's permutation.
+    rng = np.random.default_rng(cfg.seed)
     (x_train, y_train), (x_test, y_test) = load_dataset(
         cfg.dataset, cfg.data_dir, cfg.dtype
     )
