@@ -85,14 +85,26 @@ class Config:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first value out of range."""
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"--hidden needs positive widths, got {self.hidden}")
+        validate_shared(self)
+
+
+def validate_shared(cfg: Any) -> None:
+    """Check the settings every training command shares (see ``add_shared_flags``).
+
+    Args:
+        cfg: a config with ``epochs``, ``batch_size``, ``lr`` and ``hidden``.
+
+    Raises:
+        ConfigError: naming the first value out of range.
+    """
+    if cfg.epochs < 1:
+        raise ConfigError(f"--epochs must be >= 1, got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {cfg.batch_size}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise ConfigError(f"--lr must be a finite number > 0, got {cfg.lr}")
+    if not cfg.hidden or min(cfg.hidden) < 1:
+        raise ConfigError(f"--hidden needs positive widths, got {cfg.hidden}")
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -108,19 +120,21 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags; every default is shown in ``--help``."""
-    d = Config()
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.train",
-        description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def add_shared_flags(p: argparse.ArgumentParser, d: Any) -> None:
+    """Add the flags every training command shares, with the same meaning.
+
+    ``backprop.train`` and ``tf_reference.train`` both take these, so the two
+    runs of one experiment are named by the same command line.
+
+    Args:
+        p: the parser to extend.
+        d: a config whose fields give the defaults.
+    """
     p.add_argument(
         "--epochs",
         type=int,
         default=d.epochs,
-        help="total epochs (a resumed run continues up to this)",
+        help="total epochs to train",
     )
     p.add_argument(
         "--batch-size", type=int, default=d.batch_size, help="examples per Adam step"
@@ -136,13 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=d.seed,
-        help="seed of the one random generator (init, shuffling)",
-    )
-    p.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=d.device,
-        help="auto uses the GPU when CuPy sees one",
+        help="seed of the run's one NumPy generator (initial weights, shuffling)",
     )
     p.add_argument(
         "--dtype", choices=DTYPES, default=d.dtype, help="floating-point precision"
@@ -158,6 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.data_dir,
         help="a folder with the four IDX files, read instead of --dataset's "
         "(whose class names are kept)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags; every default is shown in ``--help``."""
+    d = Config()
+    p = argparse.ArgumentParser(
+        prog="python -m backprop.train",
+        description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_shared_flags(p, d)
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=d.device,
+        help="auto uses the GPU when CuPy sees one",
     )
     p.add_argument(
         "--init",
@@ -179,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (default: a new folder under runs/)",
     )
     p.add_argument(
-        "--resume", type=Path, default=None, help="continue from this model.npz"
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue from this model.npz up to --epochs",
     )
     p.add_argument(
         "--dry-run",

@@ -41,11 +41,17 @@ from backprop.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from backprop.data import CLASS_NAMES, DATASETS, NUM_CLASSES, load_dataset
+from backprop.data import CLASS_NAMES, NUM_CLASSES, load_dataset
 from backprop.errors import BackpropError, ConfigError, NonFiniteLossError
 from backprop.metrics import classification_report, format_report
-from backprop.model import DTYPES, MLP
-from backprop.train import PAPER, epoch_line, parse_hidden, write_outputs
+from backprop.model import MLP
+from backprop.train import (
+    PAPER,
+    add_shared_flags,
+    epoch_line,
+    validate_shared,
+    write_outputs,
+)
 from tf_reference.convert import adam_state, module_to_params, params_to_module
 from tf_reference.model import Sequential, paper_loss, paper_model, paper_optimizer
 
@@ -71,14 +77,7 @@ class Config:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first value out of range."""
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"--hidden needs positive widths, got {self.hidden}")
+        validate_shared(self)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,37 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the paper's MLP on MNIST with TensorFlow (the reference).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs")
-    p.add_argument(
-        "--batch-size", type=int, default=d.batch_size, help="examples per Adam step"
-    )
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    p.add_argument(
-        "--hidden",
-        type=parse_hidden,
-        default=d.hidden,
-        help="hidden widths, e.g. 128 or 256,128",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help="seed of the NumPy generator (init, shuffling), as in backprop.train",
-    )
-    p.add_argument(
-        "--dtype", choices=DTYPES, default=d.dtype, help="floating-point precision"
-    )
-    p.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default=d.dataset,
-        help="bundled MNIST or Debian's Fashion-MNIST",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=d.data_dir,
-        help="a folder with the four IDX files (overrides --dataset)",
-    )
+    add_shared_flags(p, d)
     p.add_argument(
         "--init",
         choices=INITS,
