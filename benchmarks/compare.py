@@ -368,6 +368,18 @@ def fmt_load(load: list | None) -> str:
     return "-" if not load else " ".join(f"{v:.2f}" for v in load)
 
 
+def machine_line(m: dict) -> str:
+    """One Markdown line naming the machine, its BLAS and its load."""
+    blas = m["blas"]
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores; BLAS {blas.get('library')} "
+        f"{blas.get('version')}, kernel {blas.get('kernel')}, "
+        f"{blas.get('threads')} threads; load average at start "
+        f"{fmt_load(m.get('load_average_at_start'))}, at end "
+        f"{fmt_load(m.get('load_average_at_end'))}."
+    )
+
+
 def bar_chart(result: dict, path: Path) -> None:
     """A horizontal bar per row: median s/epoch, whiskers from min to max."""
     import matplotlib

@@ -31,7 +31,7 @@ for folder in (ROOT, HERE):  # the repository and workers.py, importable
         sys.path.insert(0, str(folder))
 
 import numpy as np  # noqa: E402
-from compare import cpu_model, fmt_load  # noqa: E402
+from compare import cpu_model, machine_line  # noqa: E402
 from workers import blas_info  # noqa: E402
 
 from backprop.data import NUM_CLASSES, load_dataset  # noqa: E402
@@ -175,11 +175,7 @@ def markdown(result: dict) -> str:
         "",
         f"Command: `{result['command']}`",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores; BLAS {m['blas'].get('library')} "
-        f"{m['blas'].get('version')}, kernel {m['blas'].get('kernel')}, "
-        f"{m['blas'].get('threads')} threads; load average at start "
-        f"{fmt_load(m.get('load_average_at_start'))}, at end "
-        f"{fmt_load(m.get('load_average_at_end'))}.",
+        machine_line(m),
         "",
         f"Network {result['sizes']}, batch {result['batch_size']}, float32; "
         f"{result['steps_timed']} steps timed. The mean includes the slow steps "

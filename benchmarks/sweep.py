@@ -35,7 +35,7 @@ for folder in (ROOT, HERE):  # the repository and workers.py, importable
         sys.path.insert(0, str(folder))
 
 import numpy as np  # noqa: E402
-from compare import cpu_model, fmt_load  # noqa: E402
+from compare import cpu_model, machine_line  # noqa: E402
 from workers import blas_info, matmul_shapes, time_matmul  # noqa: E402
 
 from backprop.data import NUM_CLASSES, load_dataset  # noqa: E402
@@ -185,11 +185,7 @@ def markdown(result: dict) -> str:
         "",
         f"Command: `{result['command']}`",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores; BLAS {m['blas'].get('library')} "
-        f"{m['blas'].get('version')}, kernel {m['blas'].get('kernel')}, "
-        f"{m['blas'].get('threads')} threads; load average at start "
-        f"{fmt_load(m.get('load_average_at_start'))}, at end "
-        f"{fmt_load(m.get('load_average_at_end'))}.",
+        machine_line(m),
         "",
         f"Work: one epoch of {result['train_examples']} examples per configuration "
         f"and round, float32, median of {result['rounds']} interleaved rounds. "
