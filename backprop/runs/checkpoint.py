@@ -1,16 +1,14 @@
 """Checkpoints: weights, optimizer state, RNG state, config and history in one .npz.
 
 Everything is stored as plain arrays (JSON for the structured parts), so a file
-loads with ``numpy.load(path, allow_pickle=False)``. Writes are atomic: a
-temporary file in the same folder, then a rename.
+loads with ``numpy.load(path, allow_pickle=False)``. Writes are atomic
+(``backprop.runs.files``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 
 from backprop.device import to_numpy
 from backprop.errors import CheckpointError
+from backprop.runs.files import atomic_write
 
 FORMAT = "backprop-checkpoint-1"
 
@@ -45,25 +44,6 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "backprop": __version__,
     }
-
-
-def atomic_write(path: str | Path, write: Any, suffix: str = "") -> None:
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write text to ``path`` atomically."""
-    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
