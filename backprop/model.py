@@ -3,10 +3,10 @@
 The softmax lives in the loss (``losses.softmax_cross_entropy``), so the model
 outputs logits; ``predict_proba`` applies the softmax for users.
 
-``MLP.forward``, ``MLP.backward`` and ``MLP.loss_and_grads`` are the reference:
-read them to learn backprop. ``Workspace`` is the fast path that training
-uses: the same operations in the same order, written into arrays allocated
-once instead of new ones at every step.
+``MLP.forward``, ``MLP.backward`` and ``MLP.loss_and_grads`` are the code
+that trains: read them to learn backprop. The parameters live in one flat
+buffer (``backprop.params``), so a fused optimizer kernel can update them all
+in one pass; each name is a view into it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from backprop.errors import ConfigError
 from backprop.init import INITIALIZERS
 from backprop.layers import dense_backward, dense_forward, relu_backward, relu_forward
 from backprop.losses import softmax, softmax_cross_entropy
+from backprop.params import flat_buffer
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 DTYPES = ("float32", "float64")
@@ -31,7 +32,9 @@ class MLP:
 
     Parameters are named ``dense1.w`` (sizes[0], sizes[1]), ``dense1.b``
     (sizes[1],), ``dense2.w``, ... and live in ``self.params``, an ordered dict
-    that optimizers update in place.
+    that optimizers update in place. Each is a view into ``self.flat``, one
+    buffer of every parameter value; write into them (``p[...] = new``)
+    rather than replacing them.
 
     Args:
         sizes: layer widths from inputs to classes, e.g. ``[784, 128, 10]``.
@@ -69,11 +72,10 @@ class MLP:
         self.dtype = dtype
         xp = get_xp(device)
         rng = np.random.default_rng(seed) if rng is None else rng
-        self.params: dict[str, Array] = {}
+        self.flat, self.params = flat_buffer(_layer_shapes(sizes), dtype, xp)
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             w = INITIALIZERS[init](rng, fan_in, fan_out).astype(dtype)  # (D, H)
-            self.params[f"dense{i}.w"] = to_device(w, xp)
-            self.params[f"dense{i}.b"] = xp.zeros(fan_out, dtype=dtype)  # (H,)
+            self.params[f"dense{i}.w"][...] = to_device(w, xp)  # biases stay 0
 
     @classmethod
     def from_params(cls, params: dict[str, Any], *, device: str = "cpu") -> MLP:
@@ -110,10 +112,9 @@ class MLP:
         model = cls.__new__(cls)
         model.sizes, model.dtype = sizes, dtype
         xp = get_xp(device)
-        model.params = {
-            name: to_device(params[name], xp).astype(dtype, copy=True)
-            for name in expected
-        }
+        model.flat, model.params = flat_buffer(_layer_shapes(sizes), dtype, xp)
+        for name in expected:
+            model.params[name][...] = to_device(params[name], xp)
         return model
 
     @property
@@ -164,20 +165,26 @@ class MLP:
             )
         return {name: grads[name] for name in self.params}
 
-    def loss_and_grads(self, x: Array, y: Array) -> tuple[Array, dict[str, Array]]:
+    def loss_and_grads(
+        self, x: Array, y: Array, *, return_logits: bool = False
+    ) -> tuple[Array, dict[str, Array]] | tuple[Array, dict[str, Array], Array]:
         """Mean cross-entropy of a batch and the gradient of every parameter.
 
         Args:
             x: inputs, shape (N, sizes[0]).
             y: integer labels, shape (N,).
+            return_logits: also return the logits (training counts the
+                correct answers from them).
 
         Returns:
             loss: 0-d array on the model's device (``float(loss)`` reads it).
             grads: same keys and shapes as ``params``.
+            logits: (N, sizes[-1]), only when ``return_logits``.
         """
-        logits, caches = self.forward(x)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        return loss, self.backward(dlogits, caches)
+        logits, caches = self.forward(x)  # (N, C)
+        loss, dlogits = softmax_cross_entropy(logits, y)  # (), (N, C)
+        grads = self.backward(dlogits, caches)
+        return (loss, grads, logits) if return_logits else (loss, grads)
 
     def predict_proba(self, x: Array, batch_size: int = 4096) -> Array:
         """Class probabilities, computed in chunks to bound memory.
@@ -205,155 +212,10 @@ class MLP:
         return self.predict_proba(x).argmax(axis=1)
 
 
-class Workspace:
-    """Preallocated arrays for fast training steps of an ``MLP``: the fast path.
-
-    ``MLP.loss_and_grads`` allocates new arrays for every intermediate result at
-    every call, the clearest way to write backprop. Training repeats one step
-    thousands of times on batches of one size, so this class allocates the
-    arrays of a step once and ``loss_and_grads`` writes into them (``out=``
-    arguments and in-place operators). It performs the operations of
-    ``layers.dense_forward``, ``relu_forward``, ``losses.softmax_cross_entropy``,
-    ``relu_backward`` and ``dense_backward`` in the same order, so its results
-    are those of the reference (the tests check it). Differences: the ReLU runs
-    in place on the dense output, and its gradient multiplies by the mask
-    ``out > 0`` instead of calling ``where`` (which has no ``out=`` in NumPy).
-
-    A smaller batch (the last of an epoch) uses the leading rows of every
-    buffer. Each call overwrites the buffers: copy what you want to keep. The
-    parameters are read from ``model.params`` at each call, so the optimizer's
-    in-place updates are seen.
-
-    Args:
-        model: the model to train.
-        batch_size: the largest batch the workspace holds (B).
-    """
-
-    def __init__(self, model: MLP, batch_size: int) -> None:
-        w1 = model.params["dense1.w"]
-        xp = xp_of(w1)  # found once here, not at every step
-        dtype = w1.dtype
-        sizes = model.sizes
-        self.model, self.batch_size, self.xp = model, batch_size, xp
-        # outs[i]: output of layer i + 1 after its ReLU, (B, H); the last is logits
-        self.outs = [xp.empty((batch_size, h), dtype) for h in sizes[1:]]
-        # douts[i]: gradient of the loss with respect to outs[i], (B, H)
-        self.douts = [xp.empty((batch_size, h), dtype) for h in sizes[1:]]
-        # masks[i]: where the ReLU of hidden layer i + 1 passed its input, (B, H)
-        self.masks = [xp.empty((batch_size, h), bool) for h in sizes[1:-1]]
-        self.log_probs = xp.empty((batch_size, sizes[-1]), dtype)  # (B, C)
-        self.row_stat = xp.empty((batch_size, 1), dtype)  # (B, 1), max then log-sum
-        self.rows = xp.arange(batch_size)  # (B,), row indices for picking labels
-        self.grads = {name: xp.empty_like(p) for name, p in model.params.items()}
-
-    def gather(self, x: Array, y: Array, batch: Array) -> tuple[Array, Array]:
-        """The rows ``batch`` of a dataset: the step's batch.
-
-        Plain fancy indexing, ``x[batch]``, is the fastest gather that NumPy
-        and CuPy share: ``take(..., out=buffer)`` in NumPy's default mode
-        copies through a temporary array to be safe from bad indices, and was
-        slower in ``benchmarks/`` measurements. So the batch is the one array
-        of a step that is not reused.
-
-        Args:
-            x: all inputs, (N, D), on the model's device.
-            y: all labels, (N,).
-            batch: row indices, (b,) with b <= B.
-
-        Returns:
-            xb: the rows of ``x``, (b, D).
-            yb: their labels, (b,).
-        """
-        return x[batch], y[batch]
-
-    def loss_and_grads(self, x: Array, y: Array) -> tuple[Array, Array, dict]:
-        """``MLP.loss_and_grads``, written into the workspace; also the logits.
-
-        Args:
-            x: inputs, (b, D) with b <= B (e.g. from ``gather``).
-            y: integer labels, (b,).
-
-        Returns:
-            loss: 0-d array, the mean cross-entropy.
-            logits: (b, C), a view of a buffer (for counting correct answers).
-            grads: name -> gradient, the workspace's arrays, same keys as
-                ``params``; overwritten by the next call.
-        """
-        logits = self.forward(x)  # (b, C)
-        loss = self.loss(logits, y)
-        return loss, logits, self.backward(x)
-
-    def forward(self, x: Array) -> Array:
-        """``MLP.forward`` into the workspace: every layer's output is kept.
-
-        Args:
-            x: inputs, (b, D) with b <= B.
-
-        Returns:
-            logits: (b, C), a view of ``outs[-1]``.
-        """
-        xp, params, n = self.xp, self.model.params, len(x)
-        num_layers = self.model.num_layers
-        h = x
-        for i in range(1, num_layers + 1):  # out_i = relu(out_{i-1} @ w_i + b_i)
-            out = self.outs[i - 1][:n]  # (n, H)
-            xp.matmul(h, params[f"dense{i}.w"], out=out)
-            out += params[f"dense{i}.b"]
-            if i < num_layers:  # no ReLU on the logits
-                xp.maximum(out, 0, out=out)  # the ReLU, in place
-            h = out
-        return h
-
-    def loss(self, logits: Array, y: Array) -> Array:
-        """``losses.softmax_cross_entropy`` into the workspace.
-
-        The gradient of the loss with respect to the logits,
-        ``(softmax(logits) - onehot) / n``, goes into ``douts[-1]``.
-
-        Args:
-            logits: (n, C), from ``forward``.
-            y: integer labels, (n,).
-
-        Returns:
-            loss: 0-d array, the mean cross-entropy.
-        """
-        xp, n = self.xp, len(logits)
-        dlogits = self.douts[-1][:n]  # (n, C)
-        stat = self.row_stat[:n]  # (n, 1)
-        log_probs = self.log_probs[:n]  # (n, C)
-        rows = self.rows[:n]  # (n,)
-        xp.max(logits, axis=-1, keepdims=True, out=stat)  # row maxima
-        xp.subtract(logits, stat, out=log_probs)  # shifted logits, max 0
-        xp.exp(log_probs, out=dlogits)
-        xp.sum(dlogits, axis=-1, keepdims=True, out=stat)
-        xp.log(stat, out=stat)  # log-sum-exp of the shifted logits
-        log_probs -= stat  # log-softmax
-        loss = -log_probs[rows, y].mean()  # ()
-        xp.exp(log_probs, out=dlogits)  # the probabilities
-        dlogits[rows, y] -= 1
-        dlogits /= n
-        return loss
-
-    def backward(self, x: Array) -> dict[str, Array]:
-        """``MLP.backward`` into the workspace, after ``forward`` and ``loss``.
-
-        Args:
-            x: the inputs given to ``forward``, (b, D).
-
-        Returns:
-            grads: name -> gradient, the workspace's arrays.
-        """
-        xp, params, n = self.xp, self.model.params, len(x)
-        num_layers = self.model.num_layers
-        for i in range(num_layers, 0, -1):  # from the logits down to layer 1
-            dout = self.douts[i - 1][:n]  # (n, H), gradient of layer i's output
-            if i < num_layers:  # through the ReLU: keep dout where out > 0
-                mask = self.masks[i - 1][:n]  # (n, H)
-                xp.greater(self.outs[i - 1][:n], 0, out=mask)
-                dout *= mask
-            h_in = x if i == 1 else self.outs[i - 2][:n]  # (n, D), layer i's input
-            xp.matmul(h_in.T, dout, out=self.grads[f"dense{i}.w"])  # (D, H)
-            xp.sum(dout, axis=0, out=self.grads[f"dense{i}.b"])  # (H,)
-            if i > 1:  # the first layer needs no gradient of the data
-                xp.matmul(dout, params[f"dense{i}.w"].T, out=self.douts[i - 2][:n])
-        return self.grads
+def _layer_shapes(sizes: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every parameter of an MLP of these widths, in order."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        shapes[f"dense{i}.w"] = (fan_in, fan_out)
+        shapes[f"dense{i}.b"] = (fan_out,)
+    return shapes

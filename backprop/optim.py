@@ -13,6 +13,7 @@ import numpy as np
 
 from backprop.device import xp_of
 from backprop.errors import ConfigError
+from backprop.params import flat_buffer, shapes_of
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 ADAM_MODES = ("keras", "algorithm1")
@@ -21,11 +22,6 @@ ADAM_MODES = ("keras", "algorithm1")
 def _f32(value: float) -> float:
     """Round a Python float to float32 and back, as Keras does to lr and the betas."""
     return float(np.float32(value))
-
-
-def _same_kind(a: Array, b: Array) -> bool:
-    """True when ``a`` and ``b`` have the same array type, shape and dtype."""
-    return type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
 
 
 class SGD:
@@ -95,81 +91,50 @@ class Adam:
         self.lr, self.beta1, self.beta2, self.mode = lr, beta1, beta2, mode
         self.eps = (1e-7 if mode == "keras" else 1e-8) if eps is None else eps
         self.t = 0
-        self.m: dict[str, Array] = {}
+        self.m: dict[str, Array] = {}  # views into m_flat, made at the first step
         self.v: dict[str, Array] = {}
-        self._scratch: dict[str, tuple[Any, Array, Array]] = {}  # see _scratch_for
+        self.m_flat: Array = None
+        self.v_flat: Array = None
 
     def step(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
         """Apply one Adam update to every parameter, in place.
-
-        The update of one parameter, written with temporaries, is::
-
-            m += (1 - b1) * (g - m)          # m <- b1 m + (1 - b1) g, as Keras does
-            v += (1 - b2) * (g * g - v)      # v <- b2 v + (1 - b2) g^2
-            p -= lr_t * m / (sqrt(v) + eps)  # "keras" mode
-
-        Each expression would allocate a new array for every intermediate
-        result, at every step. The code below does the very same operations in
-        the same order, but writes the intermediates into two scratch arrays
-        per parameter (``out=`` and in-place operators), so a step allocates
-        nothing and the results are identical to the last bit.
 
         Args:
             params: name -> array; updated in place.
             grads: name -> gradient, same shapes as ``params``.
         """
-        if not self.m:
-            for name, p in params.items():
-                xp = xp_of(p)
-                self.m[name] = xp.zeros_like(p)
-                self.v[name] = xp.zeros_like(p)
-        self.t += 1
-        b1, b2, t = self.beta1, self.beta2, self.t
-        if self.mode == "keras":
-            lr_t = _f32(self.lr) * math.sqrt(1 - _f32(b2) ** t) / (1 - _f32(b1) ** t)
+        t = self.advance(params)
+        b1, b2 = self.beta1, self.beta2
         for name, p in params.items():
             g, m, v = grads[name], self.m[name], self.v[name]
-            xp, s1, s2 = self._scratch_for(name, p)  # two work arrays like p
-            # m <- m + (1 - b1) (g - m)
-            xp.subtract(g, m, out=s1)
-            s1 *= 1 - b1
-            m += s1
-            # v <- v + (1 - b2) (g g - v)
-            xp.multiply(g, g, out=s1)
-            s1 -= v
-            s1 *= 1 - b2
-            v += s1
-            if self.mode == "keras":
-                # p <- p - lr_t m / (sqrt(v) + eps)
-                xp.sqrt(v, out=s1)
-                s1 += self.eps
-                xp.multiply(m, lr_t, out=s2)
-                s2 /= s1
-                p -= s2
-            else:
-                # m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
-                # p <- p - lr m_hat / (sqrt(v_hat) + eps)
-                xp.divide(m, 1 - b1**t, out=s2)  # m_hat
-                xp.divide(v, 1 - b2**t, out=s1)  # v_hat
-                xp.sqrt(s1, out=s1)
-                s1 += self.eps
-                s2 *= self.lr
-                s2 /= s1
-                p -= s2
-
-    def _scratch_for(self, name: str, p: Array) -> tuple[Any, Array, Array]:
-        """The array module of ``p`` and two scratch arrays shaped like it.
-
-        Made on first use and kept (they are not part of the optimizer's
-        state), so finding the array module and allocating happen once, not at
-        every step.
-        """
-        entry = self._scratch.get(name)
-        if entry is None or not _same_kind(entry[1], p):
             xp = xp_of(p)
-            entry = (xp, xp.empty_like(p), xp.empty_like(p))
-            self._scratch[name] = entry
-        return entry
+            m += (1 - b1) * (g - m)  # m <- b1 m + (1 - b1) g, as Keras writes it
+            v += (1 - b2) * (g * g - v)  # v <- b2 v + (1 - b2) g^2
+            if self.mode == "keras":
+                p -= self.keras_step_size() * m / (xp.sqrt(v) + self.eps)
+            else:
+                m_hat = m / (1 - b1**t)  # bias-corrected moments
+                v_hat = v / (1 - b2**t)
+                p -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+
+    def advance(self, params: dict[str, Array]) -> int:
+        """Count one more step (allocating the moments at the first); return t.
+
+        ``m`` and ``v`` are views into one flat buffer each (``m_flat``,
+        ``v_flat``), laid out like ``params``, so a fused kernel can update
+        every parameter in one pass (``backprop.kernels``).
+        """
+        if not self.m:
+            xp, dtype = xp_of(*params.values()), next(iter(params.values())).dtype
+            self.m_flat, self.m = flat_buffer(shapes_of(params), dtype, xp)
+            self.v_flat, self.v = flat_buffer(shapes_of(params), dtype, xp)
+        self.t += 1
+        return self.t
+
+    def keras_step_size(self) -> float:
+        """``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``, with Keras's float32 numbers."""
+        b1, b2, t = _f32(self.beta1), _f32(self.beta2), self.t
+        return _f32(self.lr) * math.sqrt(1 - b2**t) / (1 - b1**t)
 
     def state_dict(self) -> dict[str, Any]:
         """The optimizer's state: ``t``, and ``m.<name>``/``v.<name>`` arrays."""
@@ -181,11 +146,13 @@ class Adam:
 
     def load_state_dict(self, state: dict[str, Any], params: dict[str, Array]) -> None:
         """Restore ``state_dict()`` output, placing moments beside ``params``."""
-        self.t = int(state["t"])
-        self.m, self.v = {}, {}
-        if self.t == 0:
+        t = int(state["t"])
+        self.t, self.m, self.v = 0, {}, {}
+        if t == 0:
             return
+        self.advance(params)  # allocates the flat moments
+        self.t = t
         for name, p in params.items():
             xp = xp_of(p)
-            self.m[name] = xp.asarray(state[f"m.{name}"], dtype=p.dtype)
-            self.v[name] = xp.asarray(state[f"v.{name}"], dtype=p.dtype)
+            self.m[name][...] = xp.asarray(state[f"m.{name}"], dtype=p.dtype)
+            self.v[name][...] = xp.asarray(state[f"v.{name}"], dtype=p.dtype)
