@@ -59,6 +59,19 @@ NUM_CLASSES = 10
 _UBYTE = 0x08  # the IDX type code of unsigned bytes
 
 
+def class_names_for(dataset: str, num_classes: int) -> list[str]:
+    """The class names of a dataset (``mnist``, ``fashion-mnist``), or the indices.
+
+    Args:
+        dataset: the dataset named in the run's config.
+        num_classes: the model's number of outputs.
+    """
+    names = CLASS_NAMES.get(dataset)
+    if names is None or len(names) != num_classes:
+        return [str(k) for k in range(num_classes)]
+    return list(names)
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The decompressed bytes of a raw or gzip file (detected by its magic)."""
     path = Path(path)

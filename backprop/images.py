@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from backprop.errors import DataError
+from backprop.errors import DataError, require
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -82,7 +82,9 @@ def open_image(path: str | Path) -> Image:
 
     Raises:
         DataError: the file is missing, not an image, damaged, or empty.
+        MissingDependencyError: Pillow is not installed.
     """
+    require("PIL", "Pillow", "pictures", "reading images")
     from PIL import Image as PILImage
     from PIL import ImageOps, UnidentifiedImageError
 

@@ -1,52 +1,25 @@
 """K-fold cross-validation of a training configuration on the training set.
 
-    python -m backprop.crossval --folds 5            # under a minute on 2 CPU cores
-    python -m backprop.crossval --folds 5 --epochs 20 --device gpu
-
 The training set is split into k folds, stratified by label (each fold holds
 about 1/k of every class) and seeded. For each fold a fresh model trains on
 the other k - 1 folds and is scored on the held-out one; the spread of those
 k scores says how stable the configuration is. Finally one model trains on
-all the training data and is scored on the test set: with the same flags it
-is exactly the model ``python -m backprop.train`` would make.
-
-The flags are train's (the same names and meanings) plus ``--folds``. Only the
-default number of epochs differs: ``DEFAULT_EPOCHS`` (2) keeps a 5-fold run,
-six trainings in all, under a minute on a 2-core CPU; pass ``--epochs 20`` for
-the paper's setting. Results are printed and saved to ``--out`` as
-crossval.json and crossval.txt.
+all the training data and is scored on the test set: with the same settings
+it is exactly the model ``python -m backprop.train`` would make.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backprop.checkpoint import atomic_write_text
 from backprop.data import NUM_CLASSES, load_dataset
 from backprop.device import get_xp, resolve_device, to_device
-from backprop.errors import BackpropError, ConfigError
-from backprop.model import MLP
-from backprop.optim import Adam
-from backprop.train import (
-    Config,
-    config_from_args,
-    evaluate,
-    train_epoch,
-)
-from backprop.train import build_parser as build_train_parser
-
-DEFAULT_FOLDS = 5
-DEFAULT_EPOCHS = 2  # a 5-fold run trains 6 models; see the module docstring
-
-Array = Any  # a numpy.ndarray or cupy.ndarray
+from backprop.errors import ConfigError
+from backprop.training import EngineConfig, fit, loss_and_accuracy
 
 
 def stratified_folds(
@@ -78,40 +51,9 @@ def stratified_folds(
     return [np.flatnonzero(fold_of == k) for k in range(folds)]
 
 
-def fit(
-    cfg: Config,
-    x: Array,
-    y: Array,
-    rng: np.random.Generator,
-    device: str,
-    *,
-    progress: bool = False,
-) -> tuple[MLP, float, float]:
-    """Train a fresh model for ``cfg.epochs`` epochs, as ``backprop.train`` does.
-
-    Args:
-        cfg: the run's settings.
-        x: training inputs on the device, (N, D).
-        y: integer labels on the device, (N,).
-        rng: draws the initial weights, then each epoch's order.
-        device: ``cpu`` or ``gpu``.
-        progress: show a progress bar per epoch.
-
-    Returns:
-        ``(model, last epoch's training loss, its training accuracy)``.
-    """
-    sizes = [x.shape[1], *cfg.hidden, NUM_CLASSES]
-    model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
-    opt = Adam(lr=cfg.lr, mode=cfg.adam)
-    loss, acc = float("nan"), float("nan")
-    for epoch in range(1, cfg.epochs + 1):
-        loss, acc = train_epoch(
-            model, opt, x, y, cfg.batch_size, rng, epoch=epoch, progress=progress
-        )
-    return model, loss, acc
-
-
-def cross_validate(cfg: Config, folds: int, *, quiet: bool = False) -> dict[str, Any]:
+def cross_validate(
+    cfg: EngineConfig, folds: int, *, quiet: bool = False
+) -> dict[str, Any]:
     """Run k-fold cross-validation, then train on all data and test.
 
     Fold k's model draws from ``default_rng([seed, k])``; the split from
@@ -156,7 +98,7 @@ def cross_validate(cfg: Config, folds: int, *, quiet: bool = False) -> dict[str,
             device,
             progress=not quiet,
         )
-        val_loss, val_acc = evaluate(model, x_dev[va], y_dev[va])
+        val_loss, val_acc = loss_and_accuracy(model, x_dev[va], y_dev[va])
         record = {
             "fold": k,
             "train_size": len(train_idx),
@@ -174,7 +116,9 @@ def cross_validate(cfg: Config, folds: int, *, quiet: bool = False) -> dict[str,
     model, train_loss, train_acc = fit(
         cfg, x_dev, y_dev, np.random.default_rng(cfg.seed), device, progress=not quiet
     )
-    test_loss, test_acc = evaluate(model, to_device(x_test, xp), to_device(y_test, xp))
+    test_loss, test_acc = loss_and_accuracy(
+        model, to_device(x_test, xp), to_device(y_test, xp)
+    )
     final = {
         "train_size": len(y_train),
         "test_size": len(y_test),
@@ -239,72 +183,3 @@ def format_results(results: dict) -> str:
     )
     lines.append(f"total time {results['seconds']:.1f} s")
     return "\n".join(lines) + "\n"
-
-
-def default_out_dir(cfg: Config, folds: int) -> Path:
-    """A new folder under runs/, named by time, dataset, folds and seed."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-crossval{folds}-{cfg.dataset}-seed{cfg.seed}"
-    out, k = base, 1
-    while out.exists():
-        k += 1
-        out = base.with_name(f"{base.name}-{k}")
-    return out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Train's flags that define a model and its training, plus ``--folds``."""
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.crossval",
-        description="Stratified k-fold cross-validation on the training set, "
-        "then the test accuracy of a model trained on all of it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    config_fields = {f.name for f in dataclasses.fields(Config)}
-    for action in build_train_parser()._actions:
-        if action.dest in config_fields:
-            p._add_action(action)  # the same flag object: same type, choices, help
-            if action.dest == "epochs":
-                action.help = "epochs of each model (every fold's and the final one)"
-    p.set_defaults(epochs=DEFAULT_EPOCHS)
-    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="number of folds k")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: a new folder under runs/)",
-    )
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    cfg = config_from_args(args)
-    try:
-        cfg.validate()
-        if args.folds < 2:
-            raise ConfigError(f"--folds must be >= 2, got {args.folds}")
-    except ConfigError as exc:
-        parser.error(str(exc))
-    try:
-        results = cross_validate(cfg, args.folds, quiet=args.quiet)
-    except KeyboardInterrupt:
-        print("\ninterrupted; nothing written", file=sys.stderr)
-        return 130
-    except BackpropError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    out = args.out or default_out_dir(cfg, args.folds)
-    out.mkdir(parents=True, exist_ok=True)
-    text = format_results(results)
-    atomic_write_text(out / "crossval.json", json.dumps(results, indent=2) + "\n")
-    atomic_write_text(out / "crossval.txt", text)
-    print(("" if args.quiet else "\n") + text + f"results in {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from backprop.errors import DataError
+from backprop.errors import DataError, require
 
 DPI = 120
 
 
 def _figure(width: float, height: float, layout: str | None = "constrained") -> Any:
     """A matplotlib Figure attached to an Agg canvas, ``width`` x ``height`` inches."""
+    require("matplotlib", "matplotlib", "pictures", "drawing figures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

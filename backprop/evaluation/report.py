@@ -1,12 +1,9 @@
-"""Evaluate a trained model: report, curves, confusion matrix, galleries, weights.
+"""A trained model's evaluation: the report, its JSON and the pictures.
 
-    python -m backprop.evaluate runs/RUN              # a folder written by train
-    python -m backprop.evaluate runs/RUN/model.npz --out figures/
-
-Writes, next to the model unless ``--out`` says otherwise:
+``write_evaluation`` writes, into one folder:
 
 - ``curves.png``: train and test loss and accuracy per epoch (the paper's
-  Fig. 9 and 10), from the run folder's history.json;
+  Fig. 9 and 10), from the run's history;
 - ``report.txt``, ``report.json``: precision, recall, f1-score and support per
   class, accuracy, macro and weighted averages (the paper's Fig. 11), and in
   the JSON the confusion matrix;
@@ -15,15 +12,10 @@ Writes, next to the model unless ``--out`` says otherwise:
   predicted label and confidence (the paper's Fig. 12); mistakes are sorted
   by confidence, most confident first;
 - ``weights.png``: the first layer's weight vectors as images.
-
-The dataset and its class names come from the checkpoint's config
-(``--dataset``/``--data-dir`` override them).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,92 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from backprop import plots
-from backprop.checkpoint import Checkpoint, atomic_write_text, load_checkpoint
-from backprop.data import CLASS_NAMES, DATASETS, load_dataset
-from backprop.device import DEVICES, resolve_device, to_device, to_numpy, xp_of
-from backprop.errors import BackpropError, CheckpointError, DataError
+from backprop.device import to_device, to_numpy, xp_of
+from backprop.errors import DataError
+from backprop.evaluation import plots
 from backprop.metrics import classification_report, confusion_matrix, format_report
 from backprop.model import MLP
-from backprop.train import PAPER
-from backprop.train import evaluate as loss_and_accuracy
-
-MODEL_FILE = "model.npz"
-HISTORY_FILE = "history.json"
-HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-
-
-def find_model(path: str | Path) -> tuple[Path, Path]:
-    """The model file and the folder it lives in, from a run folder or a file.
-
-    Raises:
-        CheckpointError: the path does not exist, or the folder has no model.npz.
-    """
-    path = Path(path)
-    if path.is_dir():
-        if not (path / MODEL_FILE).is_file():
-            raise CheckpointError(f"{path}: no {MODEL_FILE} in this folder")
-        return path / MODEL_FILE, path
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file or folder")
-    return path, path.parent
-
-
-def load_model(path: str | Path, device: str = "cpu") -> tuple[MLP, Checkpoint, Path]:
-    """Load a model saved by ``backprop.train``.
-
-    Args:
-        path: a run folder or its model.npz.
-        device: where the model should live (``cpu``, ``gpu`` or ``auto``).
-
-    Returns:
-        ``(model, checkpoint, folder)``: the folder is where the model file is.
-
-    Raises:
-        CheckpointError: the file is missing, not ours, or not an MLP's.
-    """
-    model_path, folder = find_model(path)
-    ckpt = load_checkpoint(model_path)
-    try:
-        model = MLP.from_params(ckpt.params, device=resolve_device(device))
-    except BackpropError as exc:
-        raise CheckpointError(f"{model_path}: {exc}") from None
-    return model, ckpt, folder
-
-
-def class_names_for(dataset: str, num_classes: int) -> list[str]:
-    """The class names of a dataset (``mnist``, ``fashion-mnist``), or the indices.
-
-    Args:
-        dataset: the dataset named in the run's config.
-        num_classes: the model's number of outputs.
-    """
-    names = CLASS_NAMES.get(dataset)
-    if names is None or len(names) != num_classes:
-        return [str(k) for k in range(num_classes)]
-    return list(names)
-
-
-def read_history(folder: Path) -> list[dict] | None:
-    """The run's history.json, or None when the folder has none.
-
-    Raises:
-        DataError: the file exists but is not a history written by train.
-    """
-    path = folder / HISTORY_FILE
-    if not path.is_file():
-        return None
-    try:
-        history = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not readable JSON ({type(exc).__name__})") from None
-    if not isinstance(history, list) or not all(
-        isinstance(r, dict) and all(k in r for k in HISTORY_KEYS) for r in history
-    ):
-        raise DataError(
-            f"{path}: expected a list of epochs with {', '.join(HISTORY_KEYS)}"
-        )
-    return history
+from backprop.runs import HISTORY_FILE, REPORT_FILE, atomic_write_text, write_json
+from backprop.training import loss_and_accuracy
 
 
 def predict_all(model: MLP, x: np.ndarray) -> np.ndarray:
@@ -206,8 +119,8 @@ def write_evaluation(
         "report": report,
         "confusion_matrix": matrix.tolist(),
     }
-    atomic_write_text(out / "report.txt", format_report(report))
-    atomic_write_text(out / "report.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / REPORT_FILE, format_report(report))
+    write_json(out / "report.json", result)
     written = ["report.txt", "report.json"]
 
     if history:
@@ -245,102 +158,3 @@ def write_evaluation(
         print(f"note: {exc}: galleries and weights.png skipped", file=sys.stderr)
     say(f"wrote {', '.join(written)} to {out}")
     return result
-
-
-def headline(result: dict, paper: bool = True) -> str:
-    """The test accuracy and loss, next to the paper's when ``paper`` (MNIST)."""
-    acc, loss = result["test_accuracy"], result["test_loss"]
-    if not paper:
-        return f"test accuracy {acc:.4f}, test loss {loss:.4f}"
-    return (
-        f"test accuracy {acc:.4f} (paper {PAPER['test_accuracy']}), "
-        f"test loss {loss:.4f} (paper {PAPER['test_loss']})"
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line flags; every default is shown in ``--help``."""
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.evaluate",
-        description="Report, curves, confusion matrix, example galleries and "
-        "weight pictures of a trained model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("model", type=Path, help="a run folder or its model.npz")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: the folder of the model)",
-    )
-    p.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default=None,
-        help="evaluate on this dataset (default: the run's)",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help="a folder with the four IDX files (default: the run's)",
-    )
-    p.add_argument(
-        "--examples", type=int, default=25, help="examples per gallery picture"
-    )
-    p.add_argument(
-        "--device", choices=DEVICES, default="cpu", help="where to run the model"
-    )
-    p.add_argument("--quiet", action="store_true", help="print only the headline")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.examples < 1:
-        parser.error(f"--examples must be >= 1, got {args.examples}")
-    try:
-        model, ckpt, folder = load_model(args.model, args.device)
-        config = ckpt.config
-        dataset = args.dataset or config.get("dataset", "mnist")
-        if args.data_dir is not None:
-            data_dir = args.data_dir
-        elif args.dataset is not None:
-            data_dir = None  # a dataset named on the command line, not the run's
-        else:
-            data_dir = config.get("data_dir")
-        _, (x_test, y_test) = load_dataset(dataset, data_dir, model.dtype)
-        if x_test.shape[1] != model.sizes[0]:
-            raise DataError(
-                f"the model takes {model.sizes[0]} inputs but the test images "
-                f"have {x_test.shape[1]} pixels"
-            )
-        if y_test.max(initial=0) >= model.sizes[-1]:
-            raise DataError(
-                f"the test labels go up to {y_test.max()} but the model has "
-                f"{model.sizes[-1]} classes"
-            )
-        is_paper_data = dataset == "mnist" and data_dir is None
-        result = write_evaluation(
-            args.out or folder,
-            model,
-            x_test,
-            y_test,
-            class_names_for(dataset, model.sizes[-1]),
-            read_history(folder),
-            examples=args.examples,
-            reference=PAPER if is_paper_data else None,
-            quiet=args.quiet,
-        )
-    except BackpropError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        print("\n" + format_report(result["report"]))
-    print(headline(result, is_paper_data))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
