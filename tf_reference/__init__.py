@@ -9,10 +9,12 @@ its ``tf.GradientTape`` loop (laid out step for step like ``backprop.train``), a
 ``dense1.w`` to TensorFlow variables and back, and to and from Keras ``.keras``
 files.
 
-Importing this package checks that TensorFlow (>= 2.16, with Keras 3) is there
-and fails with a one-line ``TensorFlowUnavailable`` error otherwise.
+Importing ``tf_reference.model`` (and so the other modules) loads TensorFlow
+through ``load_tensorflow``, which checks that it (>= 2.16, with Keras 3) is
+there and raises a one-line ``TensorFlowUnavailable`` error otherwise.
+``import tf_reference`` alone imports nothing.
 
-TensorFlow runs on the CPU here: importing this package hides GPUs from it.
+TensorFlow runs on the CPU here: ``load_tensorflow`` hides GPUs from it.
 On NVIDIA GPUs since Ampere, TensorFlow computes float32 matrix products in
 TF32 (a 10-bit mantissa) unless told not to, which moves results by about 1e-3
 relative; the parity checks need IEEE float32 and float64, which the CPU gives.
@@ -20,11 +22,10 @@ relative; the parity checks need IEEE float32 and float64, which the CPU gives.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import types
-from collections.abc import Callable
-from typing import Any
 
 from backprop.errors import BackpropError
 
@@ -72,19 +73,31 @@ def check_versions(tensorflow_version: str, keras_version: str) -> None:
         )
 
 
-def _one_line_hook(previous: Callable[..., Any]) -> Callable[..., Any]:
-    """An excepthook printing ``error: <message>`` for ``TensorFlowUnavailable``."""
-
-    def hook(kind: type, value: BaseException, traceback: Any) -> None:
-        if isinstance(value, TensorFlowUnavailable):
-            print(f"error: {value}", file=sys.stderr)
-        else:
-            previous(kind, value, traceback)
-
-    return hook
+def _running_as_command() -> bool:
+    """True when the program is one of this package's commands (``python -m``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec is not None and spec.name.startswith("tf_reference.")
 
 
-def _import_tensorflow() -> types.ModuleType:
+@functools.cache
+def load_tensorflow() -> tuple[types.ModuleType, types.ModuleType]:
+    """Import TensorFlow (on the CPU) and Keras, or raise ``TensorFlowUnavailable``.
+
+    ``tf_reference.model`` calls this when it is imported; nothing happens on
+    ``import tf_reference``. When the program is one of this package's commands
+    (``python -m tf_reference.train``), a missing or old TensorFlow is one
+    line on stderr and exit status 1 instead of a traceback.
+    """
+    try:
+        return _import_tensorflow()
+    except TensorFlowUnavailable as exc:
+        if _running_as_command():
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        raise
+
+
+def _import_tensorflow() -> tuple[types.ModuleType, types.ModuleType]:
     """Import TensorFlow on the CPU, or raise ``TensorFlowUnavailable``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ info lines
     try:
@@ -108,12 +121,4 @@ def _import_tensorflow() -> types.ModuleType:
     except RuntimeError:
         # TensorFlow already started on a GPU in this process: keep IEEE float32.
         tf.config.experimental.enable_tensor_float_32_execution(False)
-    return tf
-
-
-try:
-    _import_tensorflow()
-except TensorFlowUnavailable:
-    # Uncaught (``python -m tf_reference.train``), print one line, no traceback.
-    sys.excepthook = _one_line_hook(sys.excepthook)
-    raise
+    return tf, keras

@@ -22,15 +22,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from backprop.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from backprop.commands.common import run_command
 from backprop.device import to_numpy
 from backprop.errors import BackpropError, ConfigError
 from backprop.model import MLP
-from tf_reference.model import Dense, Sequential, paper_model
+from backprop.runs import Checkpoint, load_checkpoint, save_checkpoint
+from tf_reference.model import Dense, Sequential, keras, paper_model, tf
 
 
 class ConversionError(BackpropError):
@@ -310,22 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "export":
-            params = load_checkpoint(args.checkpoint).params
-            export_keras(params, args.keras_file)
-            print(f"wrote {args.keras_file}: Keras model {check_params(params)}")
-        else:
-            params = import_keras(args.keras_file)
-            sizes = check_params(params)
-            dtype = str(params["dense1.w"].dtype)
-            config = {"sizes": sizes, "dtype": dtype, "source": str(args.keras_file)}
-            save_checkpoint(args.checkpoint, Checkpoint(params, config=config))
-            print(f"wrote {args.checkpoint}: engine parameters {sizes} {dtype}")
-    except BackpropError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser, lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export or import as the flags say; the body of ``main``."""
+    if args.command == "export":
+        params = load_checkpoint(args.checkpoint).params
+        export_keras(params, args.keras_file)
+        print(f"wrote {args.keras_file}: Keras model {check_params(params)}")
+    else:
+        params = import_keras(args.keras_file)
+        sizes = check_params(params)
+        dtype = str(params["dense1.w"].dtype)
+        config = {"sizes": sizes, "dtype": dtype, "source": str(args.keras_file)}
+        save_checkpoint(args.checkpoint, Checkpoint(params, config=config))
+        print(f"wrote {args.checkpoint}: engine parameters {sizes} {dtype}")
     return 0
 
 

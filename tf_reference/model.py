@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import tensorflow as tf
+from tf_reference import load_tensorflow
+
+tf, keras = load_tensorflow()
 
 
 class Dense(tf.Module):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -31,64 +30,59 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
-from backprop.checkpoint import (
+from backprop.commands.common import add_training_flags, run_command
+from backprop.data import CLASS_NAMES, NUM_CLASSES, load_dataset
+from backprop.errors import NonFiniteLossError
+from backprop.metrics import classification_report, format_report
+from backprop.model import MLP
+from backprop.runs import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    REPORT_FILE,
     Checkpoint,
     atomic_write_text,
     library_versions,
     load_checkpoint,
+    new_run_dir,
     save_checkpoint,
+    write_history,
+    write_json,
 )
-from backprop.data import CLASS_NAMES, NUM_CLASSES, load_dataset
-from backprop.errors import BackpropError, ConfigError, NonFiniteLossError
-from backprop.metrics import classification_report, format_report
-from backprop.model import MLP
-from backprop.train import (
-    PAPER,
-    add_shared_flags,
+from backprop.training import (
+    TrainConfig,
+    batch_sizes,
     epoch_line,
-    validate_shared,
-    write_outputs,
+    epoch_record,
+    epoch_summary,
+    headline,
 )
 from tf_reference.convert import adam_state, module_to_params, params_to_module
-from tf_reference.model import Sequential, paper_loss, paper_model, paper_optimizer
+from tf_reference.model import Sequential, paper_loss, paper_model, paper_optimizer, tf
 
 INITS = ("engine", "tf")
 StepFn = Callable[..., tuple[tf.Tensor, tf.Tensor]]
 
 
 @dataclass(frozen=True)
-class Config:
-    """One reference run's settings; the defaults are the paper's experiment."""
+class TFConfig(TrainConfig):
+    """One reference run: the shared settings, plus where the weights come from."""
 
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 1e-3
-    hidden: tuple[int, ...] = (128,)
-    seed: int = 0
-    dtype: str = "float32"
-    dataset: str = "mnist"
-    data_dir: str | None = None
     init: str = "engine"
     weights: str | None = None
     tf_function: bool = False
 
-    def validate(self) -> None:
-        """Raise ConfigError naming the first value out of range."""
-        validate_shared(self)
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; those shared with ``backprop.train`` mean the same."""
-    d = Config()
+    d = TFConfig()
     p = argparse.ArgumentParser(
         prog="python -m tf_reference.train",
         description="Train the paper's MLP on MNIST with TensorFlow (the reference).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_shared_flags(p, d)
+    add_training_flags(p, d)
     p.add_argument(
         "--init",
         choices=INITS,
@@ -117,12 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no progress bar or per-epoch lines"
     )
     return p
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config named by parsed flags."""
-    names = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def train_step(
@@ -209,17 +197,10 @@ def train_epoch(
             bar.set_postfix(loss=f"{losses[i]:.4f}", refresh=False)
         bar.update()
     bar.close()
-    sizes = np.minimum(batch_size, n - batch_size * np.arange(steps))  # (steps,)
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        raise NonFiniteLossError(
-            f"epoch {epoch} step {bad[0] + 1}: loss is {losses[bad[0]]}; "
-            "training stopped"
-        )
-    return float(losses @ sizes / sizes.sum()), float(correct.sum() / sizes.sum())
+    return epoch_summary(losses, correct, batch_sizes(n, batch_size, steps), epoch)
 
 
-def evaluate(
+def loss_and_accuracy(
     model: Sequential, x: tf.Tensor, y: tf.Tensor, batch_size: int = 4096
 ) -> tuple[float, float]:
     """Mean loss (the paper's, clipped) and accuracy over a dataset.
@@ -245,18 +226,7 @@ def evaluate(
     return total_loss / n, total_correct / n
 
 
-def default_out_dir(cfg: Config) -> Path:
-    """A new folder under runs/, named by time, dataset and seed."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{cfg.dataset}-seed{cfg.seed}-tf"
-    out, k = base, 1
-    while out.exists():
-        k += 1
-        out = base.with_name(f"{base.name}-{k}")
-    return out
-
-
-def engine_config(cfg: Config, sizes: list[int]) -> dict:
+def engine_config(cfg: TFConfig, sizes: list[int]) -> dict:
     """The run's settings as ``backprop.train`` writes them, for its ``--resume``."""
     return {
         "epochs": cfg.epochs,
@@ -275,7 +245,7 @@ def engine_config(cfg: Config, sizes: list[int]) -> dict:
     }
 
 
-def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
+def run(cfg: TFConfig, *, out: Path | None, quiet: bool) -> int:
     """Train as configured; the body of ``main`` once flags are parsed."""
     cfg.validate()
 
@@ -302,9 +272,9 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
     x_train, y_train = tf.constant(x_train), tf.constant(y_train)
     x_test, y_test = tf.constant(x_test), tf.constant(y_test)
 
-    out = out or default_out_dir(cfg)
+    out = out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}-tf")
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / "model.npz"
+    model_path = out / MODEL_FILE
     run_config = {
         **dataclasses.asdict(cfg),
         "sizes": sizes,
@@ -324,7 +294,7 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
             ),
         )
 
-    atomic_write_text(out / "config.json", json.dumps(run_config, indent=2) + "\n")
+    write_json(out / CONFIG_FILE, run_config)
     checkpoint()  # epoch 0
     if not quiet:
         mode = "tf.function" if cfg.tf_function else "eager"
@@ -336,7 +306,7 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
     try:
         for epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
-            train_loss, train_acc = train_epoch(
+            train = train_epoch(
                 model,
                 opt,
                 x_train,
@@ -347,18 +317,11 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
                 progress=not quiet,
                 step=step,
             )
-            test_loss, test_acc = evaluate(model, x_test, y_test)
-            record = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "test_loss": test_loss,
-                "test_accuracy": test_acc,
-                "seconds": time.perf_counter() - start,
-            }
+            test = loss_and_accuracy(model, x_test, y_test)
+            record = epoch_record(epoch, train, test, time.perf_counter() - start)
             history.append(record)
             checkpoint()
-            write_outputs(out, history)
+            write_history(out, history)
             if not quiet:
                 print(epoch_line(record, cfg.epochs), flush=True)
     except KeyboardInterrupt:
@@ -383,15 +346,11 @@ def run(cfg: Config, *, out: Path | None, quiet: bool) -> int:
         cfg.dataset if cfg.data_dir is None else "mnist", CLASS_NAMES["mnist"]
     )
     report = format_report(classification_report(y_test.numpy(), y_pred, names))
-    write_outputs(out, history, report)
-    last = history[-1]
+    atomic_write_text(out / REPORT_FILE, report)
     if not quiet:
         print("\n" + report)
-    print(
-        f"test accuracy {last['test_accuracy']:.4f} (paper {PAPER['test_accuracy']}), "
-        f"test loss {last['test_loss']:.4f} (paper {PAPER['test_loss']}); "
-        f"results in {out}"
-    )
+    paper_data = cfg.dataset == "mnist" and cfg.data_dir is None
+    print(headline(history[-1], paper_data) + f"; results in {out}")
     return 0
 
 
@@ -399,16 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    cfg = config_from_args(args)
-    try:
-        cfg.validate()
-        return run(cfg, out=args.out, quiet=args.quiet)
-    except ConfigError as exc:
-        parser.error(str(exc))
-    except BackpropError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    cfg = TFConfig.from_namespace(args)
+    return run_command(parser, lambda: run(cfg, out=args.out, quiet=args.quiet))
 
 
 if __name__ == "__main__":
