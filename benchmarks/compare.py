@@ -38,13 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from workers import IMPLEMENTATIONS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for folder in (ROOT, HERE):  # the repository and workers.py, importable
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-from workers import IMPLEMENTATIONS  # noqa: E402
 
 LABELS = {
     "engine-numpy": "engine, NumPy (fast path: train_epoch)",

@@ -28,20 +28,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+from compare import cpu_model, machine_line
+from workers import blas_info, matmul_shapes, time_matmul
+
+from backprop.data import NUM_CLASSES, load_dataset
+from backprop.model import MLP
+from backprop.optim import Adam
+from backprop.training import train_epoch
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for folder in (ROOT, HERE):  # the repository and workers.py, importable
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import numpy as np  # noqa: E402
-from compare import cpu_model, machine_line  # noqa: E402
-from workers import blas_info, matmul_shapes, time_matmul  # noqa: E402
-
-from backprop.data import NUM_CLASSES, load_dataset  # noqa: E402
-from backprop.model import MLP  # noqa: E402
-from backprop.optim import Adam  # noqa: E402
-from backprop.train import train_epoch  # noqa: E402
 
 PAPER_BATCH, PAPER_WIDTH = 256, 128
 

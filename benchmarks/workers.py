@@ -42,17 +42,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from backprop.data import NUM_CLASSES, load_dataset
+from backprop.device import get_xp, synchronize, to_device
+from backprop.model import MLP
+from backprop.optim import Adam
+from backprop.training import loss_and_accuracy, train_epoch
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: make the repository importable
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from backprop.data import NUM_CLASSES, load_dataset  # noqa: E402
-from backprop.device import get_xp, synchronize, to_device  # noqa: E402
-from backprop.model import MLP  # noqa: E402
-from backprop.optim import Adam  # noqa: E402
-from backprop.train import evaluate, train_epoch  # noqa: E402
 
 IMPLEMENTATIONS = (
     "engine-numpy",
@@ -184,7 +182,10 @@ def run_engine(args, data, sizes, device: str, reference: bool = False) -> dict:
             train_epoch(model, opt, x, y, args.batch_size, rng)
 
     seconds = timed_epochs(run_epoch, args.warmup, args.epochs, lambda: synchronize(xp))
-    return {"epoch_seconds": seconds, "test_accuracy": evaluate(model, xt, yt)[1]}
+    return {
+        "epoch_seconds": seconds,
+        "test_accuracy": loss_and_accuracy(model, xt, yt)[1],
+    }
 
 
 def gpu_name() -> str | None:
@@ -205,7 +206,7 @@ def run_tf(args, data, sizes, compiled: bool) -> dict:
 
     from tf_reference.convert import params_to_module
     from tf_reference.model import paper_optimizer
-    from tf_reference.train import evaluate as tf_evaluate
+    from tf_reference.train import loss_and_accuracy as tf_loss_and_accuracy
     from tf_reference.train import train_epoch as tf_train_epoch
     from tf_reference.train import train_step
 
@@ -220,7 +221,7 @@ def run_tf(args, data, sizes, compiled: bool) -> dict:
         tf_train_epoch(model, opt, x, y, args.batch_size, rng, step=step)
 
     seconds = timed_epochs(run_epoch, args.warmup, args.epochs)
-    accuracy = tf_evaluate(model, tf.constant(xt), tf.constant(yt))[1]
+    accuracy = tf_loss_and_accuracy(model, tf.constant(xt), tf.constant(yt))[1]
     return {"epoch_seconds": seconds, "test_accuracy": accuracy}
 
 
