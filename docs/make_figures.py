@@ -41,7 +41,7 @@ from backprop.losses import (  # noqa: E402
     softmax_backward,
     softmax_forward,
 )
-from backprop.train import PAPER  # noqa: E402
+from backprop.training import PAPER_RESULTS as PAPER  # noqa: E402
 
 FIGURES_DIR = ROOT / "docs" / "figures"
 RESULTS_DIR = ROOT / "docs" / "results"

@@ -40,6 +40,9 @@ def run_script(script, *args, timeout=300):
 
 
 def load_script(name):
+    # The scripts import each other as siblings, as they do when run from here.
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,12 +83,12 @@ def check_outputs(out, result, keys):
 
 
 def test_compare_engine_rows(tmp_path, synthetic_dir):
-    keys = ["engine-numpy", "engine-numpy-reference", "matmul-bound"]
+    keys = ["engine-fused", "engine-reference", "matmul-bound"]
     result = compare(tmp_path, synthetic_dir, ",".join([*keys, "engine-cupy"]))
     rows = check_outputs(tmp_path, result, keys)
-    assert rows["engine-numpy"]["ratio_to_engine"] == 1.0
+    assert rows["engine-fused"]["ratio_to_engine"] == 1.0
     # the same seed, data and batch order: both engine paths learn the same model
-    fast, reference = rows["engine-numpy"], rows["engine-numpy-reference"]
+    fast, reference = rows["engine-fused"], rows["engine-reference"]
     assert fast["test_accuracy"] == reference["test_accuracy"]
     assert 0.0 <= fast["test_accuracy"] <= 1.0
     assert rows["matmul-bound"]["gflop_per_epoch"] > 0
@@ -97,11 +100,11 @@ def test_compare_engine_rows(tmp_path, synthetic_dir):
 @pytest.mark.tf
 def test_compare_runs_tensorflow_in_its_own_process(tmp_path, synthetic_dir):
     pytest.importorskip("tensorflow")
-    keys = ["engine-numpy", "tf-function"]
+    keys = ["engine-fused", "tf-function"]
     result = compare(tmp_path, synthetic_dir, ",".join(keys))
     rows = check_outputs(tmp_path, result, keys)
     assert "tensorflow" in rows["tf-function"]["versions"]
-    assert "tensorflow" not in rows["engine-numpy"]["versions"]
+    assert "tensorflow" not in rows["engine-fused"]["versions"]
     assert rows["tf-function"]["ratio_to_engine"] > 0
 
 
@@ -114,16 +117,20 @@ FRAMEWORKS = [
 
 
 @pytest.mark.parametrize("implementation,library", FRAMEWORKS)
-def test_framework_worker_trains_and_reports(implementation, library, synthetic_dir):
-    # In this process, to import each framework once for all these tests; the
-    # benchmark itself runs every worker in a process of its own.
+def test_framework_worker_trains_and_reports(
+    implementation, library, synthetic_dir, tmp_path
+):
+    # In a process of its own, as the benchmark runs it: TensorFlow and PyTorch
+    # in one process can crash it.
     pytest.importorskip(library)
-    workers = load_script("workers")
-    args = workers.build_parser().parse_args(
-        [implementation, "--json-out", "unused", "--epochs", "2", "--warmup", "1"]
-        + ["--data-dir", str(synthetic_dir), "--batch-size", "64", "--hidden", "16"]
-    )
-    result = workers.run(args)
+    out = tmp_path / "row.json"
+    proc = run_script(
+        "workers.py", implementation, "--json-out", out, "--epochs", 2,
+        "--warmup", 1, "--data-dir", synthetic_dir, "--batch-size", 64,
+        "--hidden", 16,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
     assert result["implementation"] == implementation
     assert len(result["epoch_seconds"]) == 2
     assert all(s > 0 for s in result["epoch_seconds"])
@@ -133,7 +140,7 @@ def test_framework_worker_trains_and_reports(implementation, library, synthetic_
 
 
 def test_compare_rejects_unknown_implementation(tmp_path):
-    proc = run_script("compare.py", "--only", "engine-numpy,jax", "--out", tmp_path)
+    proc = run_script("compare.py", "--only", "engine-fused,jax", "--out", tmp_path)
     assert proc.returncode == 2
     assert "unknown jax" in proc.stderr
     assert not (tmp_path / "results.json").exists()
@@ -168,14 +175,14 @@ def test_sweep_writes_tables_and_plot(tmp_path, synthetic_dir):
 
 def test_numpy_rows_run_again_without_blas_variables_only_when_set():
     compare = load_script("compare")
-    names = ["engine-numpy", "tf-eager", "matmul-bound"]
+    names = ["engine-fused", "tf-eager", "matmul-bound"]
     plain = {"PATH": "/usr/bin"}
     assert [key for key, _, _ in compare.plan_runs(names, "auto", plain)] == names
     tuned = {**plain, "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}
     runs = compare.plan_runs(names, "auto", tuned)
     assert [key for key, _, _ in runs] == [
         *names,
-        "engine-numpy+blas-unset",
+        "engine-fused+blas-unset",
         "matmul-bound+blas-unset",
     ]
     assert runs[0][2] == tuned
@@ -204,11 +211,36 @@ def test_profile_step_accounts_for_every_phase(tmp_path, synthetic_dir):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "profile.json").read_text())
-    rows = {row["phase"]: row for row in result["rows"]}
-    phases = ["gather", "forward", "loss", "backward", "adam", "bookkeeping"]
-    assert list(rows)[:6] == phases
-    step = rows["step (the six phases)"]["us_per_step_mean"]
-    assert sum(rows[p]["us_per_step_mean"] for p in phases) == pytest.approx(step)
-    assert sum(rows[p]["share_of_step"] for p in phases) == pytest.approx(1.0)
+    assert list(result["modes"]) == ["reference", "fused"]
+    phases = ["gather", "forward", "loss", "backward", "adam"]
+    for mode_rows in result["modes"].values():
+        rows = {row["phase"]: row for row in mode_rows}
+        assert list(rows)[:5] == phases
+        step = rows["step (the five phases)"]["us_per_step_mean"]
+        assert sum(rows[p]["us_per_step_mean"] for p in phases) == pytest.approx(step)
+        assert sum(rows[p]["share_of_step"] for p in phases) == pytest.approx(1.0)
     assert result["steps_timed"] == 300 // 32 and result["sizes"] == [64, 16, 10]
-    assert "| adam |" in (tmp_path / "profile.md").read_text()
+    text = (tmp_path / "profile.md").read_text()
+    assert "## reference" in text and "## fused" in text and "| adam |" in text
+
+
+def test_first_run_times_cold_and_warm_cache(tmp_path, synthetic_dir):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "first_run.py",
+        "--repeats", 1,
+        "--data-dir", synthetic_dir,
+        "--hidden", 8,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "first_run.json").read_text())
+    assert list(result["cases"]) == [
+        "fused, cold cache",
+        "fused, warm cache",
+        "reference",
+    ]
+    for row in result["cases"].values():
+        assert row["wall_s"] > row["epoch_s"] > 0
+    assert "| fused, cold cache |" in (tmp_path / "first_run.md").read_text()

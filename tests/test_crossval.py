@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backprop import crossval, train
+from backprop.commands import crossval, train
 from backprop.errors import ConfigError
+from backprop.evaluation.crossval import stratified_folds
 
 
 @given(
@@ -21,7 +22,7 @@ from backprop.errors import ConfigError
 def test_folds_are_disjoint_cover_and_stratified(labels, folds, seed):
     y = np.array(labels)
     folds = min(folds, len(y))
-    split = crossval.stratified_folds(y, folds, np.random.default_rng(seed))
+    split = stratified_folds(y, folds, np.random.default_rng(seed))
     assert len(split) == folds
     together = np.concatenate(split)
     assert np.array_equal(np.sort(together), np.arange(len(y)))  # disjoint, cover
@@ -34,9 +35,9 @@ def test_folds_are_disjoint_cover_and_stratified(labels, folds, seed):
 
 def test_folds_are_seeded():
     y = np.random.default_rng(0).integers(0, 10, 1000)
-    a = crossval.stratified_folds(y, 5, np.random.default_rng(7))
-    b = crossval.stratified_folds(y, 5, np.random.default_rng(7))
-    c = crossval.stratified_folds(y, 5, np.random.default_rng(8))
+    a = stratified_folds(y, 5, np.random.default_rng(7))
+    b = stratified_folds(y, 5, np.random.default_rng(7))
+    c = stratified_folds(y, 5, np.random.default_rng(8))
     assert all(np.array_equal(f, g) for f, g in zip(a, b))
     assert not all(np.array_equal(f, g) for f, g in zip(a, c))
 
@@ -44,7 +45,7 @@ def test_folds_are_seeded():
 @pytest.mark.parametrize("folds", [1, 0, 11])
 def test_bad_fold_counts(folds):
     with pytest.raises(ConfigError, match="--folds"):
-        crossval.stratified_folds(np.arange(10) % 2, folds, np.random.default_rng(0))
+        stratified_folds(np.arange(10) % 2, folds, np.random.default_rng(0))
 
 
 def test_cli_rejects_bad_flags(capsys):

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backprop import evaluate as ev
-from backprop import train
-from backprop.checkpoint import Checkpoint, library_versions, save_checkpoint
+from backprop.commands import evaluate as ev
+from backprop.commands import train
 from backprop.data import CLASS_NAMES, FASHION_MNIST_DIR, load_dataset
+from backprop.evaluation.report import pick_examples
 from backprop.model import MLP
 from backprop.optim import Adam
+from backprop.runs import Checkpoint, library_versions, load_model, save_checkpoint
+from backprop.training import EngineConfig, loss_and_accuracy, train_epoch
 
 PICTURES = ("curves.png", "confusion.png", "correct.png", "mistakes.png", "weights.png")
 
@@ -36,10 +38,10 @@ def quick_run(folder: Path, dataset: str, n_train: int = 6000, epochs: int = 2) 
     opt = Adam(lr=1e-3)
     history = []
     for epoch in range(1, epochs + 1):
-        loss, acc = train.train_epoch(
+        loss, acc = train_epoch(
             model, opt, x[:n_train], y[:n_train], 128, rng, epoch=epoch
         )
-        test_loss, test_acc = train.evaluate(model, x_test, y_test)
+        test_loss, test_acc = loss_and_accuracy(model, x_test, y_test)
         history.append(
             {
                 "epoch": epoch,
@@ -52,7 +54,7 @@ def quick_run(folder: Path, dataset: str, n_train: int = 6000, epochs: int = 2) 
         )
     config = {
         **dataclasses.asdict(
-            train.Config(epochs=epochs, dataset=dataset, hidden=(32,))
+            EngineConfig(epochs=epochs, dataset=dataset, hidden=(32,))
         ),
         "sizes": model.sizes,
     }
@@ -135,7 +137,7 @@ def test_prints_headline_next_to_paper(mnist_eval):
 def test_report_matches_scikit_learn(mnist_run, mnist_eval):
     skm = pytest.importorskip("sklearn.metrics")
     folder, _ = mnist_eval
-    model, _, _ = ev.load_model(mnist_run)
+    model, _, _ = load_model(mnist_run)
     _, (x_test, y_test) = load_dataset("mnist")
     y_pred = model.predict(x_test)
     names = CLASS_NAMES["mnist"]
@@ -182,7 +184,7 @@ def test_pick_examples_sorts_mistakes_by_confidence():
     y_true = rng.integers(0, 10, 500)
     y_pred = np.where(rng.random(500) < 0.3, rng.integers(0, 10, 500), y_true)
     confidence = rng.random(500)
-    correct, mistakes = ev.pick_examples(y_true, y_pred, confidence, 25)
+    correct, mistakes = pick_examples(y_true, y_pred, confidence, 25)
     assert len(correct) == 25 and np.all(y_true[correct] == y_pred[correct])
     assert np.all(np.diff(correct) > 0)  # test order
     wrong = np.flatnonzero(y_true != y_pred)
@@ -280,7 +282,7 @@ def test_fashion_mnist_class_names(tmp_path):
 def test_plots_do_not_import_matplotlib_on_import():
     code = (
         "import sys, backprop, backprop.evaluate, backprop.predict, "
-        "backprop.crossval, backprop.plots, backprop.train; "
+        "backprop.crossval, backprop.evaluation.plots, backprop.train; "
         "print('matplotlib' in sys.modules)"
     )
     result = subprocess.run(

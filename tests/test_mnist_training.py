@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from backprop import train
+from backprop.commands import train
 
 
 @pytest.mark.slow

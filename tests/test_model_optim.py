@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 import backprop as bp
-from backprop.checkpoint import (
+from backprop.device import to_numpy
+from backprop.errors import ConfigError
+from backprop.init import glorot_uniform, he_normal, truncated_normal
+from backprop.runs import (
     Checkpoint,
     atomic_write_text,
     load_checkpoint,
     save_checkpoint,
 )
-from backprop.device import to_numpy
-from backprop.errors import ConfigError
-from backprop.init import glorot_uniform, he_normal, truncated_normal
 
 
 def test_paper_model_has_named_keras_shaped_params():

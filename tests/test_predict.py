@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from backprop import predict, train
-from backprop.checkpoint import Checkpoint, save_checkpoint
+from backprop.commands import predict, train
 from backprop.data import CLASS_NAMES
 from backprop.errors import DataError
 from backprop.images import center_of_mass, ink_bounds, prepare_file, prepare_image
 from backprop.model import MLP
+from backprop.runs import Checkpoint, save_checkpoint
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 

@@ -9,10 +9,10 @@ tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_reference")
 import keras  # noqa: E402
 
-from backprop.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from backprop.data import load_mnist  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 from backprop.optim import Adam  # noqa: E402
+from backprop.runs import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from tf_reference.convert import (  # noqa: E402
     ConversionError,
     export_keras,

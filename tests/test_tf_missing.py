@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HIDE_TF = "import sys; sys.modules['tensorflow'] = None; "
 RUN_TRAIN = (
     "import runpy, sys; sys.argv = ['tf_reference.train']; "
-    "runpy.run_module('tf_reference.train', run_name='__main__')"
+    "runpy.run_module('tf_reference.train', run_name='__main__', alter_sys=True)"
 )
 
 
@@ -44,9 +44,22 @@ def fake_packages(tmp_path: Path, tensorflow: str, keras: str) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("code", [HIDE_TF + "import tf_reference", HIDE_TF + RUN_TRAIN])
-def test_missing_tensorflow_is_one_line(code):
+def test_importing_the_package_has_no_side_effects():
+    before = "import sys; hook = sys.excepthook; "
+    code = before + (
+        "import tf_reference; "
+        "assert sys.excepthook is hook; "
+        "assert 'tensorflow' not in sys.modules; print('clean')"
+    )
     result = python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "clean\n"
+
+
+@pytest.mark.parametrize("module", ["tf_reference.train", "tf_reference.convert"])
+def test_missing_tensorflow_is_one_line(module):
+    run = RUN_TRAIN.replace("tf_reference.train", module)
+    result = python(HIDE_TF + run)
     assert result.returncode == 1
     assert (
         result.stderr == "error: TensorFlow is not installed; pip install -e '.[tf]'\n"
@@ -57,7 +70,7 @@ def test_missing_tensorflow_is_an_import_error():
     code = (
         HIDE_TF
         + "from backprop.errors import BackpropError\n"
-        + "try:\n    import tf_reference\n"
+        + "try:\n    import tf_reference.model\n"
         + "except ImportError as exc:\n"
         + "    assert isinstance(exc, BackpropError)\n    print('caught:', exc)\n"
     )
@@ -67,7 +80,7 @@ def test_missing_tensorflow_is_an_import_error():
 
 
 def test_too_old_tensorflow_is_one_line(tmp_path):
-    result = python("import tf_reference", fake_packages(tmp_path, "2.12.0", "2.12.0"))
+    result = python(RUN_TRAIN, fake_packages(tmp_path, "2.12.0", "2.12.0"))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: TensorFlow 2.12.0 is too old; need >= 2.16")

@@ -14,11 +14,12 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 pytest.importorskip("tf_reference")
 
-from backprop import train as engine_train  # noqa: E402
-from backprop.checkpoint import load_checkpoint  # noqa: E402
+from backprop.commands import train as engine_train  # noqa: E402
 from backprop.data import load_dataset  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 from backprop.optim import Adam  # noqa: E402
+from backprop.runs import load_checkpoint  # noqa: E402
+from backprop.training import train_epoch  # noqa: E402
 from tf_reference import train as tf_train  # noqa: E402
 
 pytestmark = pytest.mark.tf
@@ -125,7 +126,7 @@ def test_tensorflow_starts_from_engine_weights(float64_runs, synthetic_dir, tmp_
     rng = np.random.default_rng(5)
     MLP([64, 16, 10], rng=rng, dtype="float64")  # the draws of the init come first
     model = MLP.from_params(start)
-    engine_train.train_epoch(model, Adam(), x, y, 64, rng)
+    train_epoch(model, Adam(), x, y, 64, rng)
     trained = load_checkpoint(tmp_path / "w" / "model.npz").params
     for name in start:
         np.testing.assert_allclose(
