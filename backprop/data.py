@@ -242,6 +242,36 @@ def dataset_folder(
     raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
+def load_pixels(
+    dataset: str = "mnist", data_dir: str | Path | None = None
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load and verify a dataset as flat uint8 pixels and integer labels.
+
+    Args:
+        dataset: ``"mnist"`` (bundled) or ``"fashion-mnist"``.
+        data_dir: a folder of the four IDX files to use instead.
+
+    Returns:
+        ``(pixels_train, y_train), (pixels_test, y_test)``: pixels uint8 of
+        shape (N, rows * cols), y int64 of shape (N,).
+    """
+    folder, checksums = dataset_folder(dataset, data_dir)
+    result = []
+    for split in ("train", "test"):
+        images, labels = load_split(folder, split, checksums)
+        pixels = images.reshape(len(images), -1)  # (N, D), uint8
+        result.append((pixels, labels.astype(np.int64)))
+    train, test = result
+    if train[0].shape[1] != test[0].shape[1]:
+        raise DataError(f"{folder}: train and test images differ in size")
+    return train, test
+
+
+def to_inputs(pixels: np.ndarray, dtype: str = "float32") -> np.ndarray:
+    """Pixels 0-255 as the network's inputs: ``pixels / 255`` in ``dtype``, (N, D)."""
+    return pixels.astype(dtype) / np.dtype(dtype).type(255)  # (N, D) in [0, 1]
+
+
 def load_dataset(
     dataset: str = "mnist", data_dir: str | Path | None = None, dtype: str = "float32"
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -256,17 +286,8 @@ def load_dataset(
         ``(x_train, y_train), (x_test, y_test)``: x of shape (N, rows * cols)
         scaled by 1/255, y int64 of shape (N,).
     """
-    folder, checksums = dataset_folder(dataset, data_dir)
-    result = []
-    for split in ("train", "test"):
-        images, labels = load_split(folder, split, checksums)
-        pixels = images.reshape(len(images), -1)  # (N, D), uint8
-        x = pixels.astype(dtype) / np.asarray(255, dtype)  # (N, D) in [0, 1]
-        result.append((x, labels.astype(np.int64)))
-    train, test = result
-    if train[0].shape[1] != test[0].shape[1]:
-        raise DataError(f"{folder}: train and test images differ in size")
-    return train, test
+    (px_train, y_train), (px_test, y_test) = load_pixels(dataset, data_dir)
+    return (to_inputs(px_train, dtype), y_train), (to_inputs(px_test, dtype), y_test)
 
 
 def load_mnist(

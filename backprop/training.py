@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from backprop.data import NUM_CLASSES
+from backprop.data import NUM_CLASSES, to_inputs
 from backprop.device import to_device, to_numpy, xp_of
 from backprop.errors import ConfigError, NonFiniteLossError
 from backprop.losses import log_softmax
@@ -116,6 +116,39 @@ def reference_step(
         return loss, (logits.argmax(axis=1) == yb).sum()
 
     return step
+
+
+def make_step(
+    kernels: str, model: MLP, opt: Adam, x: Array, y: Array, batch_size: int
+) -> Step:
+    """The step training takes: the reference, or the fused kernels.
+
+    Args:
+        kernels: ``"reference"`` or ``"fused"`` (from
+            ``backprop.kernels.resolve_kernels``).
+        model: updated in place.
+        opt: the optimizer.
+        x: all training inputs: floats in [0, 1] for the reference, the uint8
+            pixels for the fused step (it scales each batch itself), (N, D).
+        y: their integer labels, (N,).
+        batch_size: the largest batch.
+
+    Returns:
+        ``step(batch)`` as ``train_epoch`` takes it.
+    """
+    if kernels == "reference":
+        return reference_step(model, opt, x, y)
+    from backprop.kernels import kernels_for, warm_up
+    from backprop.kernels.step import FusedStep
+
+    module = kernels_for(xp_of(x))
+    warm_up(module, model.dtype)  # compile, or load from Numba's cache, now
+    return FusedStep(model, opt, x, y, batch_size, module)
+
+
+def training_inputs(pixels: Array, kernels: str, dtype: str) -> Array:
+    """What ``make_step`` takes as ``x``: pixels for fused, floats for reference."""
+    return pixels if kernels == "fused" else to_inputs(pixels, dtype)
 
 
 def batch_sizes(n: int, batch_size: int, steps: int) -> np.ndarray:
@@ -281,16 +314,19 @@ def fit(
     rng: np.random.Generator,
     device: str,
     *,
+    kernels: str = "reference",
     progress: bool = False,
 ) -> tuple[MLP, float, float]:
     """Train a fresh model for ``cfg.epochs`` epochs, as ``backprop.train`` does.
 
     Args:
         cfg: the run's settings.
-        x: training inputs on the device, (N, D).
+        x: training inputs on the device, (N, D), as ``training_inputs`` makes
+            them for ``kernels``.
         y: integer labels on the device, (N,).
         rng: draws the initial weights, then each epoch's order.
         device: ``cpu`` or ``gpu``.
+        kernels: ``"reference"`` or ``"fused"``.
         progress: show a progress bar per epoch.
 
     Returns:
@@ -299,9 +335,18 @@ def fit(
     sizes = [x.shape[1], *cfg.hidden, NUM_CLASSES]
     model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
+    step = make_step(kernels, model, opt, x, y, cfg.batch_size)
     loss, acc = float("nan"), float("nan")
     for epoch in range(1, cfg.epochs + 1):
         loss, acc = train_epoch(
-            model, opt, x, y, cfg.batch_size, rng, epoch=epoch, progress=progress
+            model,
+            opt,
+            x,
+            y,
+            cfg.batch_size,
+            rng,
+            step=step,
+            epoch=epoch,
+            progress=progress,
         )
     return model, loss, acc

@@ -20,6 +20,7 @@ from backprop.data import DATASETS
 from backprop.device import DEVICES
 from backprop.errors import BackpropError, ConfigError
 from backprop.init import INITIALIZERS
+from backprop.kernels import KERNEL_MODES
 from backprop.model import DTYPES
 from backprop.optim import ADAM_MODES
 from backprop.training import EngineConfig, TrainConfig
@@ -123,6 +124,13 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         default=d.adam,
         help="keras: eps 1e-7 on the uncorrected sqrt(v), as the paper's TensorFlow; "
         "algorithm1: Kingma & Ba's, eps 1e-8 on the corrected sqrt(v)",
+    )
+    p.add_argument(
+        "--kernels",
+        choices=KERNEL_MODES,
+        default=d.kernels,
+        help="fused: hand-written Numba kernels around the BLAS products; "
+        "reference: the lectures' code; auto: fused when Numba imports",
     )
 
 

@@ -27,9 +27,10 @@ from backprop.commands.common import (
     parse_with_typed,
     run_command,
 )
-from backprop.data import CLASS_NAMES, NUM_CLASSES, load_dataset
+from backprop.data import CLASS_NAMES, NUM_CLASSES, load_pixels, to_inputs
 from backprop.device import get_xp, resolve_device, to_device, to_numpy
 from backprop.errors import CheckpointError, ConfigError, NonFiniteLossError
+from backprop.kernels import resolve_kernels
 from backprop.metrics import classification_report, format_report
 from backprop.model import MLP
 from backprop.optim import Adam
@@ -55,7 +56,9 @@ from backprop.training import (
     epoch_record,
     headline,
     loss_and_accuracy,
+    make_step,
     train_epoch,
+    training_inputs,
 )
 
 
@@ -116,13 +119,14 @@ def run(
     cfg.validate()
     device = resolve_device(cfg.device)
     xp = get_xp(device)
+    kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
 
     # The run's one generator: it draws the initial weights, then each
     # epoch's permutation.
     rng = np.random.default_rng(cfg.seed)
-    (x_train, y_train), (x_test, y_test) = load_dataset(
-        cfg.dataset, cfg.data_dir, cfg.dtype
-    )
+    (px_train, y_train), (px_test, y_test) = load_pixels(cfg.dataset, cfg.data_dir)
+    x_train = training_inputs(px_train, kernels, cfg.dtype)  # (N, D)
+    x_test = to_inputs(px_test, cfg.dtype)  # (N_test, D)
     sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
     model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
@@ -146,6 +150,7 @@ def run(
     # The data sets go to the device once, here, and stay there.
     x_train, y_train = to_device(x_train, xp), to_device(y_train, xp)
     x_test, y_test = to_device(x_test, xp), to_device(y_test, xp)
+    step = make_step(kernels, model, opt, x_train, y_train, cfg.batch_size)
 
     def one_epoch(epoch: int, max_steps: int | None = None) -> tuple[float, float]:
         return train_epoch(
@@ -155,6 +160,7 @@ def run(
             y_train,
             cfg.batch_size,
             rng,
+            step=step,
             epoch=epoch,
             progress=not quiet and max_steps is None,
             max_steps=max_steps,
@@ -166,7 +172,7 @@ def run(
             model, x_test[: cfg.batch_size], y_test[: cfg.batch_size]
         )
         print(
-            f"dry run on {device}: one step, loss {loss:.4f}; "
+            f"dry run on {device} ({kernels} kernels): one step, loss {loss:.4f}; "
             f"one test batch, loss {test_loss:.4f}; nothing written"
         )
         return 0
@@ -174,7 +180,12 @@ def run(
     out = out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}")
     out.mkdir(parents=True, exist_ok=True)
     model_path = out / MODEL_FILE
-    run_config = {**dataclasses.asdict(cfg), "device": device, "sizes": model.sizes}
+    run_config = {
+        **dataclasses.asdict(cfg),
+        "device": device,
+        "kernels": kernels,
+        "sizes": model.sizes,
+    }
 
     def checkpoint() -> None:
         save_checkpoint(
@@ -194,7 +205,7 @@ def run(
         checkpoint()  # epoch 0: what Ctrl-C or a NaN in the first epoch leaves behind
     if not quiet:
         print(
-            f"training {model.sizes} on {device} ({cfg.dtype}), "
+            f"training {model.sizes} on {device} ({cfg.dtype}, {kernels} kernels), "
             f"{len(x_train)} examples; writing to {out}"
         )
     epoch = len(history) + 1

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from backprop.data import NUM_CLASSES, load_dataset
+from backprop.data import NUM_CLASSES, load_pixels, to_inputs
 from backprop.device import get_xp, resolve_device, to_device
 from backprop.errors import ConfigError
-from backprop.training import EngineConfig, fit, loss_and_accuracy
+from backprop.kernels import resolve_kernels
+from backprop.training import EngineConfig, fit, loss_and_accuracy, training_inputs
 
 
 def stratified_folds(
@@ -72,11 +73,10 @@ def cross_validate(
     cfg.validate()
     device = resolve_device(cfg.device, announce=not quiet)
     xp = get_xp(device)
-    (x_train, y_train), (x_test, y_test) = load_dataset(
-        cfg.dataset, cfg.data_dir, cfg.dtype
-    )
+    kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
+    (x_train, y_train), (x_test, y_test) = load_pixels(cfg.dataset, cfg.data_dir)
     split = stratified_folds(y_train, folds, np.random.default_rng(cfg.seed))
-    x_dev, y_dev = to_device(x_train, xp), to_device(y_train, xp)  # one copy each
+    x_dev, y_dev = to_device(x_train, xp), to_device(y_train, xp)  # uint8 pixels
     say = (lambda *a, **k: None) if quiet else print
     say(
         f"{folds}-fold cross-validation of "
@@ -92,13 +92,15 @@ def cross_validate(
         tr, va = to_device(train_idx, xp), to_device(val_idx, xp)
         model, train_loss, train_acc = fit(
             cfg,
-            x_dev[tr],
+            training_inputs(x_dev[tr], kernels, cfg.dtype),
             y_dev[tr],
             np.random.default_rng([cfg.seed, k]),
             device,
+            kernels=kernels,
             progress=not quiet,
         )
-        val_loss, val_acc = loss_and_accuracy(model, x_dev[va], y_dev[va])
+        x_val = to_inputs(x_dev[va], cfg.dtype)  # (n_k, D)
+        val_loss, val_acc = loss_and_accuracy(model, x_val, y_dev[va])
         record = {
             "fold": k,
             "train_size": len(train_idx),
@@ -114,11 +116,16 @@ def cross_validate(
 
     start = time.perf_counter()
     model, train_loss, train_acc = fit(
-        cfg, x_dev, y_dev, np.random.default_rng(cfg.seed), device, progress=not quiet
+        cfg,
+        training_inputs(x_dev, kernels, cfg.dtype),
+        y_dev,
+        np.random.default_rng(cfg.seed),
+        device,
+        kernels=kernels,
+        progress=not quiet,
     )
-    test_loss, test_acc = loss_and_accuracy(
-        model, to_device(x_test, xp), to_device(y_test, xp)
-    )
+    x_test = to_device(to_inputs(x_test, cfg.dtype), xp)  # (N_test, D)
+    test_loss, test_acc = loss_and_accuracy(model, x_test, to_device(y_test, xp))
     final = {
         "train_size": len(y_train),
         "test_size": len(y_test),
@@ -138,7 +145,7 @@ def cross_validate(
             "max": float(values.max()),
         }
     return {
-        "config": {**dataclasses.asdict(cfg), "device": device},
+        "config": {**dataclasses.asdict(cfg), "device": device, "kernels": kernels},
         "folds": folds,
         "fold_results": records,
         "summary": summary,
