@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py                      # every implementation here
     python benchmarks/compare.py --epochs 5 --rounds 5
-    python benchmarks/compare.py --only engine-numpy,tf-eager --out /tmp/bench
+    python benchmarks/compare.py --only engine-fused,tf-eager --out /tmp/bench
 
 Each implementation of the paper's training (``workers.IMPLEMENTATIONS``)
 runs in its own process: one warm-up epoch, then ``--epochs`` timed epochs.
@@ -44,18 +44,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 LABELS = {
-    "engine-numpy": "engine, NumPy (fast path: train_epoch)",
-    "engine-numpy-reference": "engine, NumPy, reference step (allocating)",
-    "engine-cupy": "engine, CuPy",
+    "engine-fused": "engine, NumPy + fused Numba kernels (--kernels fused)",
+    "engine-reference": "engine, NumPy, reference step (--kernels reference)",
+    "engine-cupy": "engine, CuPy, reference step",
     "tf-eager": "TensorFlow, the paper's eager GradientTape loop",
     "tf-function": "TensorFlow, the same step under tf.function",
     "keras-fit": "Keras model.fit",
     "pytorch": "PyTorch (nn.Linear, Adam)",
     "matmul-bound": "float32 matrix-multiply bound (BLAS alone)",
 }
-NUMPY_ROWS = ("engine-numpy", "matmul-bound")  # the rows run again with BLAS unset
+# the rows run again with the BLAS variables unset
+NUMPY_ROWS = ("engine-fused", "engine-reference", "matmul-bound")
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-ENGINE = "engine-numpy"  # every ratio is to this row
+ENGINE = "engine-fused"  # every ratio is to this row
 UNSET_SUFFIX = "+blas-unset"
 
 
@@ -114,6 +115,10 @@ def available(name: str) -> str | None:
         "keras-fit": "tensorflow",
         "pytorch": "torch",
     }
+    if name == "engine-fused":
+        from backprop.kernels import numba_status
+
+        return numba_status()
     module = needs.get(name)
     if module is not None and importlib.util.find_spec(module) is None:
         return f"{module} is not installed"

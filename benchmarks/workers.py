@@ -1,6 +1,6 @@
 """One implementation of the paper's training, timed: run by ``compare.py``.
 
-    python benchmarks/workers.py engine-numpy --epochs 3 --json-out row.json
+    python benchmarks/workers.py engine-fused --epochs 3 --json-out row.json
 
 Each call trains one implementation in this process and writes one JSON object
 (the seconds of every timed epoch, the final test accuracy, the peak resident
@@ -17,10 +17,11 @@ drawn from the same NumPy generator, as ``backprop.train`` does). Keras
 
 The implementations (``IMPLEMENTATIONS``):
 
-* ``engine-numpy``: ``backprop.train.train_epoch`` on NumPy, the fast path.
-* ``engine-numpy-reference``: the same loop with the reference step,
-  ``MLP.loss_and_grads`` then ``Adam.step``, which allocates every array.
-* ``engine-cupy``: ``backprop.train.train_epoch`` on CuPy (needs a GPU).
+* ``engine-fused``: ``backprop.training.train_epoch`` on NumPy with the fused
+  step (``backprop.kernels.step.FusedStep``, Numba kernels around BLAS).
+* ``engine-reference``: the same loop with the reference step,
+  ``MLP.loss_and_grads`` then ``Adam.step``: the lectures' code.
+* ``engine-cupy``: the reference step on CuPy (needs a GPU).
 * ``tf-eager``: the paper's ``tf.GradientTape`` loop, ``tf_reference.train``.
 * ``tf-function``: the same step compiled by ``tf.function``.
 * ``keras-fit``: the same network and optimizer in Keras, ``model.fit``.
@@ -44,17 +45,17 @@ from pathlib import Path
 
 import numpy as np
 
-from backprop.data import NUM_CLASSES, load_dataset
+from backprop.data import NUM_CLASSES, load_dataset, load_pixels
 from backprop.device import get_xp, synchronize, to_device
 from backprop.model import MLP
 from backprop.optim import Adam
-from backprop.training import loss_and_accuracy, train_epoch
+from backprop.training import loss_and_accuracy, make_step, train_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 IMPLEMENTATIONS = (
-    "engine-numpy",
-    "engine-numpy-reference",
+    "engine-fused",
+    "engine-reference",
     "engine-cupy",
     "tf-eager",
     "tf-function",
@@ -155,31 +156,22 @@ def timed_epochs(run_epoch, warmup: int, epochs: int, sync=lambda: None) -> list
     return seconds
 
 
-def reference_epoch(model, opt, x, y, batch_size, rng) -> None:
-    """``train_epoch`` with the reference step: every array newly allocated."""
-    order = rng.permutation(len(x))  # (N,)
-    for i in range(math.ceil(len(x) / batch_size)):
-        batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
-        xb, yb = x[batch], y[batch]  # (B, D), (B,)
-        loss, grads = model.loss_and_grads(xb, yb)
-        opt.step(model.params, grads)
-
-
-def run_engine(args, data, sizes, device: str, reference: bool = False) -> dict:
-    """The hand-written engine on NumPy or CuPy."""
+def run_engine(args, data, sizes, device: str, kernels: str) -> dict:
+    """The hand-written engine: ``train_epoch`` with the reference or fused step."""
     (x, y), (xt, yt) = data
     model, rng = initial_model(sizes, args.seed)
     xp = get_xp(device)
     if device == "gpu":
         model = MLP.from_params(model.params, device="gpu")
+    if kernels == "fused":  # the fused step gathers and scales the uint8 pixels
+        (pixels, _), _ = load_pixels("mnist", args.data_dir)
+        x = pixels[: args.train_limit]  # (N, D), the pixels x was made from
     x, y, xt, yt = (to_device(a, xp) for a in (x, y, xt, yt))
     opt = Adam(lr=LR)
+    step = make_step(kernels, model, opt, x, y, args.batch_size)  # compiles here
 
     def run_epoch() -> None:
-        if reference:
-            reference_epoch(model, opt, x, y, args.batch_size, rng)
-        else:
-            train_epoch(model, opt, x, y, args.batch_size, rng)
+        train_epoch(model, opt, x, y, args.batch_size, rng, step=step)
 
     seconds = timed_epochs(run_epoch, args.warmup, args.epochs, lambda: synchronize(xp))
     return {
@@ -395,13 +387,13 @@ def run(args: argparse.Namespace) -> dict:
     sizes = [data[0][0].shape[1], args.hidden, NUM_CLASSES]
     name = args.implementation
     device = "cpu"
-    if name == "engine-numpy":
-        result = run_engine(args, data, sizes, "cpu")
-    elif name == "engine-numpy-reference":
-        result = run_engine(args, data, sizes, "cpu", reference=True)
+    if name == "engine-fused":
+        result = run_engine(args, data, sizes, "cpu", "fused")
+    elif name == "engine-reference":
+        result = run_engine(args, data, sizes, "cpu", "reference")
     elif name == "engine-cupy":
         device = f"gpu ({gpu_name()})"
-        result = run_engine(args, data, sizes, "gpu")
+        result = run_engine(args, data, sizes, "gpu", "reference")
     elif name in ("tf-eager", "tf-function"):
         result = run_tf(args, data, sizes, compiled=name == "tf-function")
     elif name == "keras-fit":
