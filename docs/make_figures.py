@@ -467,6 +467,10 @@ def benchmark() -> None:
         print("no benchmark results: run python benchmarks/compare.py first; skipped")
         return
     shutil.copy(results / "results.json", RESULTS_DIR / "benchmark.json")
+    for name in ("profile", "first_run"):  # benchmarks/profile_step.py, first_run.py
+        if (results / f"{name}.json").is_file():
+            shutil.copy(results / f"{name}.json", RESULTS_DIR / f"{name}.json")
+            print(f"wrote docs/results/{name}.json")
     for chart in charts:
         shutil.copy(chart, FIGURES_DIR / f"benchmark-{chart.name}")
         print(f"wrote docs/figures/benchmark-{chart.name}")
