@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import re
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from backprop.device import available_memory
 from backprop.errors import DataError
 
 BUNDLED_MNIST = Path(__file__).parent / "datasets" / "mnist"
@@ -57,6 +60,9 @@ CLASS_NAMES = {
 }
 NUM_CLASSES = 10
 _UBYTE = 0x08  # the IDX type code of unsigned bytes
+CHECKSUMS_FILE = "SHA256SUMS"
+# One line of sha256sum's output: the digest, a space, " " or "*", the name.
+_CHECKSUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 
 
 def class_names_for(dataset: str, num_classes: int) -> list[str]:
@@ -73,20 +79,42 @@ def class_names_for(dataset: str, num_classes: int) -> list[str]:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The decompressed bytes of a raw or gzip file (detected by its magic)."""
+    """The decompressed bytes of a raw or gzip IDX file (gzip told by its magic).
+
+    The IDX header is read first, then the bytes it announces: a small gzip
+    that would inflate to gigabytes is never inflated in full, and a header
+    announcing more than the free memory is refused before reading on. Bytes
+    that do not start like an IDX file are returned for ``parse_idx`` to judge.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            head = stream.read(4)
+            if len(head) < 4 or head[:3] != bytes([0, 0, _UBYTE]) or not head[3]:
+                return head
+            dims = stream.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                return head + dims
+            shape = struct.unpack(f">{head[3]}I", dims)
+            size, free = math.prod(shape), available_memory()
+            if free is not None and size > free:
+                raise DataError(
+                    f"{path}: IDX header announces shape {shape}, {size:,} bytes, "
+                    f"more than the {free:,} bytes of free memory"
+                )
+            data = head + dims + stream.read(size + 1)  # one more: too long?
+            if len(data) > 4 + len(dims) + size:
+                raise DataError(f"{path}: longer than its IDX header's shape {shape}")
+            return data
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -115,7 +143,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{name}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
+    expected = header + math.prod(shape)  # a Python int: no overflow
     if len(data) != expected:
         raise DataError(
             f"{name}: IDX header says shape {shape} ({expected} bytes) "
@@ -151,13 +179,67 @@ def find_idx_file(folder: Path, stem: str) -> Path:
 
 
 def read_checksums(path: Path) -> dict[str, str]:
-    """Parse a ``sha256sum``-style file: ``<hex>  <name>`` per line."""
-    sums = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums[name.strip().lstrip("*")] = digest.lower()
+    """Parse a ``sha256sum``-style file strictly: ``<64 hex digits>  <name>`` lines.
+
+    Returns:
+        file name -> lower-case hex digest.
+
+    Raises:
+        DataError: unreadable, not UTF-8, over 1 MiB, a malformed line or a
+            name listed twice.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(1 << 20)
+            if f.read(1):
+                raise DataError(f"{path}: over 1 MiB, too large for a checksum file")
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text, so not a checksum file") from None
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _CHECKSUM_LINE.fullmatch(line.strip())
+        if match is None:
+            raise DataError(
+                f"{path}, line {number}: expected '<64 hex digits>  <file name>' "
+                f"as sha256sum writes it, got {line.strip()[:60]!r}"
+            )
+        name = match[2].strip().removeprefix("./")
+        if name in sums:
+            raise DataError(f"{path}, line {number}: {name} is listed twice")
+        sums[name] = match[1].lower()
     return sums
+
+
+def verify_checksum(path: Path, stem: str, digest: str, sums: dict[str, str]) -> None:
+    """Check the SHA-256 of a file's decompressed bytes against ``sums[stem]``.
+
+    Raises:
+        DataError: no entry, an entry holding the hash of the compressed file,
+            or another hash (the file is damaged or was replaced).
+    """
+    sums_file = path.parent / CHECKSUMS_FILE
+    expected = sums.get(stem)
+    if expected == digest:
+        return
+    if expected is None:
+        listed = f" (it lists {path.name}, the compressed file)" * (path.name in sums)
+        raise DataError(
+            f"{sums_file}: no entry for {stem}{listed}; list the SHA-256 of the "
+            f"decompressed bytes (gunzip -c {path.name} | sha256sum), or remove "
+            f"{CHECKSUMS_FILE} to skip the check"
+        )
+    if path.name != stem and expected == hashlib.sha256(path.read_bytes()).hexdigest():
+        raise DataError(
+            f"{sums_file}: the entry for {stem} is the SHA-256 of the compressed "
+            f"{path.name}; it must be that of the decompressed bytes "
+            f"(gunzip -c {path.name} | sha256sum)"
+        )
+    raise DataError(f"{path}: SHA-256 checksum mismatch (file damaged or replaced)")
 
 
 def check_pair(
@@ -181,7 +263,10 @@ def check_pair(
 
 
 def load_split(
-    folder: str | Path, split: str, checksums: dict[str, str] | None = None
+    folder: str | Path,
+    split: str,
+    checksums: dict[str, str] | None = None,
+    digests: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read one split's images and labels from a folder of IDX files.
 
@@ -189,27 +274,30 @@ def load_split(
         folder: holds the four IDX files (raw or gzip).
         split: ``"train"`` or ``"test"``.
         checksums: file stem -> SHA-256 of the decompressed bytes; checked when given.
+        digests: filled, when given, like ``checksums`` from the bytes read.
 
     Returns:
-        images: uint8, shape (N, rows, cols).
+        images: uint8, shape (N, rows, cols), N >= 1.
         labels: uint8, shape (N,).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: data folder not found")
-    arrays = []
+    arrays, digests = [], {} if digests is None else digests
     for stem in SPLITS[split]:
         path = find_idx_file(folder, stem)
         data = read_bytes(path)
+        digests[stem] = hashlib.sha256(data).hexdigest()
         if checksums is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != checksums.get(stem):
-                raise DataError(
-                    f"{path}: SHA-256 checksum mismatch (file damaged or replaced)"
-                )
+            verify_checksum(path, stem, digests[stem], checksums)
         arrays.append(parse_idx(data, str(path)))
     images, labels = arrays
-    check_pair(images, labels, split, NUM_CLASSES)
+    check_pair(images, labels, f"{folder}: {split}", NUM_CLASSES)
+    if images.size == 0:
+        raise DataError(
+            f"{find_idx_file(folder, SPLITS[split][0])}: the {split} split is "
+            f"empty (images of shape {images.shape})"
+        )
     return images, labels
 
 
@@ -228,10 +316,10 @@ def dataset_folder(
     """
     if data_dir is not None:
         folder = Path(data_dir)
-        sums_file = folder / "SHA256SUMS"
+        sums_file = folder / CHECKSUMS_FILE
         return folder, read_checksums(sums_file) if sums_file.is_file() else None
     if dataset == "mnist":
-        return BUNDLED_MNIST, read_checksums(BUNDLED_MNIST / "SHA256SUMS")
+        return BUNDLED_MNIST, read_checksums(BUNDLED_MNIST / CHECKSUMS_FILE)
     if dataset == "fashion-mnist":
         if not FASHION_MNIST_DIR.is_dir():
             raise DataError(
@@ -243,13 +331,17 @@ def dataset_folder(
 
 
 def load_pixels(
-    dataset: str = "mnist", data_dir: str | Path | None = None
+    dataset: str = "mnist",
+    data_dir: str | Path | None = None,
+    digests: dict[str, str] | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load and verify a dataset as flat uint8 pixels and integer labels.
 
     Args:
         dataset: ``"mnist"`` (bundled) or ``"fashion-mnist"``.
         data_dir: a folder of the four IDX files to use instead.
+        digests: when given, filled with the SHA-256 of each of the four
+            files' decompressed bytes, by file stem.
 
     Returns:
         ``(pixels_train, y_train), (pixels_test, y_test)``: pixels uint8 of
@@ -258,7 +350,7 @@ def load_pixels(
     folder, checksums = dataset_folder(dataset, data_dir)
     result = []
     for split in ("train", "test"):
-        images, labels = load_split(folder, split, checksums)
+        images, labels = load_split(folder, split, checksums, digests)
         pixels = images.reshape(len(images), -1)  # (N, D), uint8
         result.append((pixels, labels.astype(np.int64)))
     train, test = result
@@ -273,7 +365,10 @@ def to_inputs(pixels: np.ndarray, dtype: str = "float32") -> np.ndarray:
 
 
 def load_dataset(
-    dataset: str = "mnist", data_dir: str | Path | None = None, dtype: str = "float32"
+    dataset: str = "mnist",
+    data_dir: str | Path | None = None,
+    dtype: str = "float32",
+    digests: dict[str, str] | None = None,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load, verify and prepare a dataset: flat images in [0, 1], integer labels.
 
@@ -281,12 +376,13 @@ def load_dataset(
         dataset: ``"mnist"`` (bundled) or ``"fashion-mnist"``.
         data_dir: a folder of the four IDX files to use instead.
         dtype: dtype of the images.
+        digests: filled as ``load_pixels`` fills it.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: x of shape (N, rows * cols)
         scaled by 1/255, y int64 of shape (N,).
     """
-    (px_train, y_train), (px_test, y_test) = load_pixels(dataset, data_dir)
+    (px_train, y_train), (px_test, y_test) = load_pixels(dataset, data_dir, digests)
     return (to_inputs(px_train, dtype), y_train), (to_inputs(px_test, dtype), y_test)
 
 

@@ -9,6 +9,7 @@ and device here and nowhere else.
 from __future__ import annotations
 
 import functools
+import os
 import types
 from typing import Any
 
@@ -111,6 +112,40 @@ def to_numpy(array: Any) -> np.ndarray:
     if isinstance(array, np.ndarray | np.generic):
         return np.asarray(array)
     return array.get()
+
+
+def available_memory(xp: types.ModuleType = np) -> int | None:
+    """Bytes free for new arrays on the device of ``xp``, or None when unknown.
+
+    On the CPU: Linux's ``MemAvailable`` (or the physical memory), lowered to
+    what the process's cgroup still allows; on a GPU: CUDA's free memory.
+    """
+    if xp is not np:
+        try:
+            return int(xp.cuda.runtime.memGetInfo()[0])
+        except Exception:  # no driver, no device
+            return None
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            found += [int(x.split()[1]) * 1024 for x in f if x[:13] == "MemAvailable:"]
+    except (OSError, ValueError, IndexError):
+        pass
+    if not found and hasattr(os, "sysconf"):
+        found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    limit, used = (_read_text(f"/sys/fs/cgroup/memory.{n}") for n in ("max", "current"))
+    if limit.isdigit() and used.isdigit():  # a container's limit (cgroup v2)
+        found.append(max(0, int(limit) - int(used)))
+    return min(found) if found else None
+
+
+def _read_text(path: str) -> str:
+    """A small text file's stripped content, or "" when it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def synchronize(xp: types.ModuleType) -> None:

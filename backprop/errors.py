@@ -31,6 +31,10 @@ class NonFiniteLossError(BackpropError):
     """Training produced a NaN or infinite loss."""
 
 
+class OutputError(BackpropError):
+    """An output cannot be written (no space, no permission) or may not be replaced."""
+
+
 class MissingDependencyError(BackpropError):
     """An optional library that this piece of work needs is not installed."""
 

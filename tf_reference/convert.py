@@ -26,9 +26,14 @@ import numpy as np
 
 from backprop.commands.common import run_command
 from backprop.device import to_numpy
-from backprop.errors import BackpropError, ConfigError
+from backprop.errors import BackpropError, ConfigError, OutputError
 from backprop.model import MLP
-from backprop.runs import Checkpoint, load_checkpoint, save_checkpoint
+from backprop.runs import (
+    Checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    temporary_beside,
+)
 from tf_reference.model import Dense, Sequential, keras, paper_model, tf
 
 
@@ -251,10 +256,9 @@ def export_keras(params: dict[str, Any], path: str | Path) -> keras.Sequential:
     if path.suffix != ".keras":
         raise ConversionError(f"{path}: a Keras model file must end in .keras")
     model = keras_model(params)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # Keras's own NumPy 2 deprecation notices
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model.save(path)
+    with warnings.catch_warnings(), temporary_beside(path) as tmp:
+        warnings.simplefilter("ignore", DeprecationWarning)  # Keras's, on NumPy 2
+        model.save(tmp)  # then renamed to path: never half a file there
     return model
 
 
@@ -304,7 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("keras_file", type=Path, help="a .keras file")
     imp.add_argument("checkpoint", type=Path, help="the engine model.npz to write")
+    for sub_parser in (exp, imp):
+        sub_parser.add_argument(
+            "--overwrite", action="store_true", help="replace the file written"
+        )
     return p
+
+
+def check_target(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless ``--overwrite``.
+
+    Raises:
+        OutputError: ``path`` exists (a run's checkpoint would lose its
+            optimizer state and history) and ``overwrite`` is off.
+    """
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, not a file to write")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,9 +339,11 @@ def run(args: argparse.Namespace) -> int:
     """Export or import as the flags say; the body of ``main``."""
     if args.command == "export":
         params = load_checkpoint(args.checkpoint).params
+        check_target(args.keras_file, args.overwrite)
         export_keras(params, args.keras_file)
         print(f"wrote {args.keras_file}: Keras model {check_params(params)}")
     else:
+        check_target(args.checkpoint, args.overwrite)
         params = import_keras(args.keras_file)
         sizes = check_params(params)
         dtype = str(params["dense1.w"].dtype)

@@ -30,24 +30,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from backprop.commands.common import add_training_flags, run_command
+from backprop.commands.common import (
+    add_output_flags,
+    add_training_flags,
+    on_interrupt,
+    run_command,
+)
 from backprop.data import CLASS_NAMES, NUM_CLASSES, load_dataset
-from backprop.errors import NonFiniteLossError
+from backprop.finite import check_finite
+from backprop.memory import check_fits
 from backprop.metrics import classification_report, format_report
 from backprop.model import MLP
 from backprop.runs import (
     CONFIG_FILE,
-    MODEL_FILE,
     REPORT_FILE,
+    RUN_OUTPUTS,
     Checkpoint,
+    OutputFolder,
+    RunWriter,
     atomic_write_text,
+    data_record,
     library_versions,
     load_checkpoint,
     new_run_dir,
-    save_checkpoint,
-    write_history,
     write_json,
 )
 from backprop.training import (
@@ -57,6 +63,7 @@ from backprop.training import (
     epoch_record,
     epoch_summary,
     headline,
+    progress_bar,
 )
 from tf_reference.convert import adam_state, module_to_params, params_to_module
 from tf_reference.model import Sequential, paper_loss, paper_model, paper_optimizer, tf
@@ -101,12 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile the step with tf.function; Keras then computes the loss "
         "from the logits and skips its clip (faster, not the paper's eager path)",
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: a new folder under runs/)",
-    )
+    add_output_flags(p, "a new folder under runs/")
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar or per-epoch lines"
     )
@@ -180,13 +182,7 @@ def train_epoch(
     steps = math.ceil(n / batch_size)
     losses = np.zeros(steps, dtype=np.float64)  # (steps,), one mean loss per step
     correct = np.zeros(steps, dtype=np.int64)  # (steps,)
-    bar = tqdm(
-        total=steps,
-        desc=f"epoch {epoch}",
-        leave=False,
-        disable=None if progress else True,
-        unit="step",
-    )
+    bar = progress_bar(steps, epoch, progress)
     for i in range(steps):
         batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
         xb, yb = tf.gather(x, batch), tf.gather(y, batch)  # (B, D), (B,)
@@ -252,10 +248,13 @@ def run(cfg: TFConfig, *, out: Path | None, quiet: bool) -> int:
     # The run's one generator: it draws the initial weights, then each
     # epoch's permutation.
     rng = np.random.default_rng(cfg.seed)
+    digests: dict[str, str] = {}  # the SHA-256 of the four files, by name
     (x_train, y_train), (x_test, y_test) = load_dataset(
-        cfg.dataset, cfg.data_dir, cfg.dtype
+        cfg.dataset, cfg.data_dir, cfg.dtype, digests
     )
+    data = data_record(cfg.dataset, cfg.data_dir, digests)
     sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
+    check_fits(sizes, cfg.batch_size, len(x_train), len(x_test), cfg.dtype)
     engine_init = MLP(sizes, rng=rng, dtype=cfg.dtype, init="paper")  # as the engine
     model = paper_model(cfg.hidden, NUM_CLASSES, dtype=tf.as_dtype(cfg.dtype))
     if cfg.weights is not None:
@@ -274,36 +273,35 @@ def run(cfg: TFConfig, *, out: Path | None, quiet: bool) -> int:
 
     out = out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}-tf")
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / MODEL_FILE
+    writer = RunWriter(out)
     run_config = {
         **dataclasses.asdict(cfg),
         "sizes": sizes,
         "tensorflow": tf.__version__,
+        "data": data,  # where the data was, and the SHA-256 of its files
     }
 
     def checkpoint() -> None:
-        save_checkpoint(
-            model_path,
+        writer.save(
             Checkpoint(
                 module_to_params(model),
                 adam_state(opt, model),
                 rng.bit_generator.state,
-                engine_config(cfg, sizes),
+                {**engine_config(cfg, sizes), "data": data},
                 history,
                 {**library_versions(), "tensorflow": tf.__version__},
             ),
         )
 
-    write_json(out / CONFIG_FILE, run_config)
-    checkpoint()  # epoch 0
-    if not quiet:
-        mode = "tf.function" if cfg.tf_function else "eager"
-        print(
-            f"training {sizes} with TensorFlow {tf.__version__} on the CPU "
-            f"({cfg.dtype}, {mode}), {len(x_train)} examples; writing to {out}"
-        )
-    epoch = 1
-    try:
+    with writer.guarding():
+        write_json(out / CONFIG_FILE, run_config)
+        checkpoint()  # epoch 0
+        if not quiet:
+            mode = "tf.function" if cfg.tf_function else "eager"
+            print(
+                f"training {sizes} with TensorFlow {tf.__version__} on the CPU "
+                f"({cfg.dtype}, {mode}), {len(x_train)} examples; writing to {out}"
+            )
         for epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             train = train_epoch(
@@ -319,23 +317,28 @@ def run(cfg: TFConfig, *, out: Path | None, quiet: bool) -> int:
             )
             test = loss_and_accuracy(model, x_test, y_test)
             record = epoch_record(epoch, train, test, time.perf_counter() - start)
+            state = {**module_to_params(model), **adam_state(opt, model)}
+            check_finite(epoch, record, state)
             history.append(record)
             checkpoint()
-            write_history(out, history)
             if not quiet:
                 print(epoch_line(record, cfg.epochs), flush=True)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted in epoch {epoch}; {model_path} holds the "
-            f"{len(history)} finished epochs",
-            file=sys.stderr,
-        )
-        return 130
-    except NonFiniteLossError as exc:
-        raise NonFiniteLossError(
-            f"{exc}; {model_path} keeps the last good epoch ({len(history)})"
-        ) from None
+    with writer.guarding(f"after training, while writing the report in {out}"):
+        finish(cfg, model, out, x_test, y_test, history[-1], quiet=quiet)
+    return 0
 
+
+def finish(
+    cfg: TFConfig,
+    model: Sequential,
+    out: Path,
+    x_test: tf.Tensor,
+    y_test: tf.Tensor,
+    last: dict,
+    *,
+    quiet: bool,
+) -> None:
+    """After the epochs: the report and the headline."""
     y_pred = np.concatenate(
         [
             tf.argmax(model(x_test[i : i + 4096]), 1).numpy()
@@ -350,8 +353,7 @@ def run(cfg: TFConfig, *, out: Path | None, quiet: bool) -> int:
     if not quiet:
         print("\n" + report)
     paper_data = cfg.dataset == "mnist" and cfg.data_dir is None
-    print(headline(history[-1], paper_data) + f"; results in {out}")
-    return 0
+    print(headline(last, paper_data) + f"; results in {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cfg = TFConfig.from_namespace(args)
-    return run_command(parser, lambda: run(cfg, out=args.out, quiet=args.quiet))
+
+    def body() -> int:
+        cfg.validate()
+        out = args.out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}-tf")
+        with OutputFolder(out, RUN_OUTPUTS, replace=args.overwrite):
+            with on_interrupt("interrupted before training; nothing written"):
+                return run(cfg, out=out, quiet=args.quiet)
+
+    return run_command(parser, body)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,23 @@ on stderr, never a traceback:
 
 * ``ConfigError`` (a flag out of range): the usage line and status 2, through
   ``parser.error`` like argparse's own errors;
-* any other ``BackpropError`` (bad data, a damaged checkpoint, no GPU): status 1;
-* Ctrl-C: status 130.
+* any other ``BackpropError`` (bad data, a damaged checkpoint, no GPU, a
+  folder that cannot be written): status 1; so are an ``OSError`` and a
+  ``MemoryError`` that no layer turned into one;
+* Ctrl-C, or SIGTERM (turned into the same ``KeyboardInterrupt``): status
+  130, with the interrupt's message when it carries one (what is on disk).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from backprop.data import DATASETS
 from backprop.device import DEVICES
@@ -28,6 +36,24 @@ from backprop.training import EngineConfig, TrainConfig
 UNSET = object()  # stands for a flag the user did not type
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM's handler: stop the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(parser: argparse.ArgumentParser, body: Callable[[], int]) -> int:
     """Run a command's body; return its status, or the status of its error.
 
@@ -36,15 +62,76 @@ def run_command(parser: argparse.ArgumentParser, body: Callable[[], int]) -> int
         body: does the work and returns the exit status.
     """
     try:
-        return body()
+        with sigterm_as_interrupt():
+            return body()
     except ConfigError as exc:
         parser.error(str(exc))  # exits with status 2, as argparse does
     except BackpropError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"\n{exc.args[0] if exc.args else 'interrupted'}", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory; try smaller sizes", file=sys.stderr)
+    except OSError as exc:  # a file no layer expected to fail
+        where = exc.filename or "a file"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+    return 1
+
+
+@contextlib.contextmanager
+def on_interrupt(message: str) -> Iterator[None]:
+    """Give a Ctrl-C inside the block ``message``, unless it carries its own.
+
+    Commands wrap each stage in one, so the line printed says what is on
+    disk at that moment.
+    """
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if exc.args:
+            raise
+        raise KeyboardInterrupt(message) from None
+
+
+def folder_path(text: str) -> str:
+    """``--data-dir``: a folder, stored as an absolute path (never ``""``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    return os.path.abspath(os.path.expanduser(text))
+
+
+def file_path(text: str) -> Path:
+    """A file to read (``--resume``); an empty string is refused, not ``.``."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file, got an empty string")
+    return Path(text).expanduser()
+
+
+def out_path(text: str) -> Path:
+    """``--out``: a folder to write; an empty string is refused, not ``.``."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "expected a folder, got an empty string (write --out . for this folder)"
+        )
+    return Path(text).expanduser()
+
+
+def add_output_flags(p: argparse.ArgumentParser, default: str) -> None:
+    """Add ``--out`` and ``--overwrite``.
+
+    Args:
+        p: the parser to extend.
+        default: where the command writes without ``--out``, for the help.
+    """
+    p.add_argument(
+        "--out", type=out_path, default=None, help=f"output folder (default: {default})"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of an earlier run in --out (refused without it)",
+    )
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -98,6 +185,7 @@ def add_training_flags(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     )
     p.add_argument(
         "--data-dir",
+        type=folder_path,
         default=d.data_dir,
         help="a folder with the four IDX files, read instead of --dataset's "
         "(whose class names are kept)",

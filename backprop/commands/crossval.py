@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from backprop.commands.common import add_engine_flags, add_training_flags, run_command
+from backprop.commands.common import (
+    add_engine_flags,
+    add_output_flags,
+    add_training_flags,
+    on_interrupt,
+    run_command,
+)
 from backprop.errors import ConfigError
 from backprop.evaluation.crossval import cross_validate, format_results
-from backprop.runs import atomic_write_text, new_run_dir, write_json
+from backprop.runs import (
+    RUN_OUTPUTS,
+    OutputFolder,
+    atomic_write_text,
+    new_run_dir,
+    write_json,
+)
 from backprop.training import EngineConfig
 
 DEFAULT_FOLDS = 5
@@ -41,12 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_flags(p, d)
     add_engine_flags(p, d)
     p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="number of folds k")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: a new folder under runs/)",
-    )
+    add_output_flags(p, "a new folder under runs/")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     return p
 
@@ -57,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
     cfg.validate()
     if args.folds < 2:
         raise ConfigError(f"--folds must be >= 2, got {args.folds}")
-    results = cross_validate(cfg, args.folds, quiet=args.quiet)
     name = f"crossval{args.folds}-{cfg.dataset}-seed{cfg.seed}"
     out = args.out or new_run_dir(name)
-    out.mkdir(parents=True, exist_ok=True)
-    text = format_results(results)
-    write_json(out / "crossval.json", results)
-    atomic_write_text(out / "crossval.txt", text)
+    # Taken before the folds train, so a folder that cannot be written, or
+    # holds another run, is refused before the work and not after it.
+    with OutputFolder(out, RUN_OUTPUTS, replace=args.overwrite):
+        with on_interrupt("interrupted; nothing written (results come at the end)"):
+            results = cross_validate(cfg, args.folds, quiet=args.quiet)
+        text = format_results(results)
+        write_json(out / "crossval.json", results)
+        atomic_write_text(out / "crossval.txt", text)
     print(("" if args.quiet else "\n") + text + f"results in {out}")
     return 0
 

@@ -27,14 +27,30 @@ import argparse
 import sys
 from pathlib import Path
 
-from backprop.commands.common import run_command
-from backprop.data import DATASETS, class_names_for, load_dataset
+from backprop.commands.common import (
+    add_output_flags,
+    folder_path,
+    on_interrupt,
+    run_command,
+)
+from backprop.data import DATASETS, SPLITS, class_names_for, load_dataset
 from backprop.device import DEVICES
 from backprop.errors import ConfigError, DataError
 from backprop.evaluation.report import write_evaluation
 from backprop.metrics import format_report
-from backprop.runs import load_model, read_history
+from backprop.runs import (
+    EVALUATION_FILES,
+    OutputFolder,
+    check_same_data,
+    data_record,
+    find_model,
+    load_model,
+    read_history,
+    saved_data,
+)
 from backprop.training import PAPER_RESULTS, headline
+
+MAX_EXAMPLES = 400  # a gallery of more would be a picture too large to draw
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", type=Path, help="a run folder or its model.npz")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: the folder of the model)",
-    )
+    add_output_flags(p, "the folder of the model")
     p.add_argument(
         "--dataset",
         choices=DATASETS,
@@ -60,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--data-dir",
+        type=folder_path,
         default=None,
         help="a folder with the four IDX files (default: the run's)",
     )
@@ -82,18 +94,38 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the model the flags name; the body of ``main``."""
-    if args.examples < 1:
-        raise ConfigError(f"--examples must be >= 1, got {args.examples}")
+    if not 1 <= args.examples <= MAX_EXAMPLES:
+        raise ConfigError(
+            f"--examples must be between 1 and {MAX_EXAMPLES}, got {args.examples}"
+        )
+    _, folder = find_model(args.model)
+    out = args.out or folder
+    own = out.resolve() == folder.resolve()
+    with OutputFolder(out, EVALUATION_FILES, replace=args.overwrite or own):
+        with on_interrupt(
+            f"interrupted; each file written to {out} so far is whole, "
+            "the others were not written"
+        ):
+            return evaluate(args, out)
+
+
+def evaluate(args: argparse.Namespace, out: Path) -> int:
+    """Evaluate the model the flags name into ``out`` (taken by ``run``)."""
     model, ckpt, folder = load_model(args.model, args.device)
     config = ckpt.config
-    dataset = args.dataset or config.get("dataset", "mnist")
+    saved_dataset, saved_dir = saved_data(folder, config)
+    dataset = args.dataset or saved_dataset
     if args.data_dir is not None:
         data_dir = args.data_dir
     elif args.dataset is not None:
         data_dir = None  # a dataset named on the command line, not the run's
     else:
-        data_dir = config.get("data_dir")
-    _, (x_test, y_test) = load_dataset(dataset, data_dir, model.dtype)
+        data_dir = saved_dir
+    digests: dict[str, str] = {}
+    _, (x_test, y_test) = load_dataset(dataset, data_dir, model.dtype, digests)
+    if args.dataset is None and args.data_dir is None:  # the run's own data
+        current = data_record(dataset, data_dir, digests)
+        check_same_data(folder, config.get("data"), current, SPLITS["test"])
     if x_test.shape[1] != model.sizes[0]:
         raise DataError(
             f"the model takes {model.sizes[0]} inputs but the test images "
@@ -106,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         )
     is_paper_data = dataset == "mnist" and data_dir is None
     result = write_evaluation(
-        args.out or folder,
+        out,
         model,
         x_test,
         y_test,

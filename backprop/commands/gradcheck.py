@@ -18,6 +18,7 @@ from backprop.device import DEVICES, get_xp, to_device
 from backprop.errors import ConfigError
 from backprop.gradcheck import check_model, format_table, model_loss, policy_for
 from backprop.init import INITIALIZERS
+from backprop.memory import check_fits
 from backprop.model import DTYPES, MLP
 
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     xp = get_xp(args.device)
     device = "cpu" if xp is np else "gpu"
     sizes = [args.inputs, *args.hidden, args.classes]
+    check_fits(sizes, args.batch_size, args.batch_size, 0, args.dtype, xp)
     model = MLP(sizes, seed=args.seed, dtype=args.dtype, device=device, init=args.init)
     rng = np.random.default_rng(args.seed + 1)
     # pixels in [0, 1] like MNIST, and non-zero biases so every path is exercised

@@ -9,7 +9,10 @@ or light on dark) is prepared the way MNIST was (``backprop.images``: ink
 cropped, scaled into a 20x20 box, centred by its centre of mass in 28x28),
 then classified. For each file one line: the predicted digit, its probability
 and the runner-up; with ``--json`` one JSON object per line instead. ``--show``
-writes ``NAME.prepared.png`` with the original next to the prepared input.
+writes ``NAME.prepared.png`` with the original next to the prepared input (an
+existing one is replaced only with ``--overwrite``). A file that cannot be read
+or prepared gets one line on stderr; the others are still recognised, and the
+exit status is 1 at the end.
 A model trained on Fashion-MNIST gets Fashion-MNIST's preparation and names.
 """
 
@@ -22,13 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from backprop.commands.common import run_command
+from backprop.commands.common import on_interrupt, run_command
 from backprop.data import class_names_for
-from backprop.errors import BackpropError, DataError
+from backprop.errors import BackpropError, DataError, OutputError
 from backprop.evaluation import plots
 from backprop.evaluation.report import predict_all
 from backprop.images import RECIPES, SIDE, open_image, prepare_image
-from backprop.runs import load_model
+from backprop.runs import load_model, saved_data
+
+# What Pillow and NumPy raise on an image they cannot handle, beyond DataError.
+IMAGE_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError)
 
 
 def recognise(probs: np.ndarray) -> tuple[int, float, int, float]:
@@ -65,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --show writes (default: next to each image)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --show replace existing NAME.prepared.png files",
+    )
+    p.add_argument(
         "--recipe",
         choices=("auto", *RECIPES),
         default="auto",
@@ -77,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 if any file failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return run_command(parser, lambda: run(args))
+
+    def body() -> int:
+        with on_interrupt("interrupted; the files printed were recognised, no others"):
+            return run(args)
+
+    return run_command(parser, body)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: the model takes {model.sizes[0]} inputs, "
             f"not {SIDE}x{SIDE} images"
         )
-    dataset = ckpt.config.get("dataset", "mnist")
+    dataset, _ = saved_data(args.model, ckpt.config)
     names = class_names_for(dataset, model.sizes[-1])
     recipe = args.recipe if args.recipe != "auto" else dataset
     recipe = recipe if recipe in RECIPES else "mnist"
     status = 0
+    shown_so_far: set[Path] = set()  # --show's pictures written by this run
     for path in args.images:
         try:
             img = open_image(path)
@@ -100,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
                 prepared = prepare_image(img, recipe)  # (28, 28)
             except DataError as exc:
                 raise DataError(f"{path}: {exc}") from None
+            except IMAGE_FAILURES as exc:
+                raise DataError(f"{path}: cannot prepare it ({exc})") from None
             probs = predict_all(
                 model, prepared.reshape(1, -1).astype(model.dtype)
             )  # (1, C)
@@ -121,11 +140,13 @@ def run(args: argparse.Namespace) -> int:
                 )
             print(line, flush=True)
             if args.show:
-                folder = args.show_dir or path.parent
+                target = (args.show_dir or path.parent) / f"{path.stem}.prepared.png"
+                check_show_target(target, shown_so_far, args.overwrite)
+                shown_so_far.add(target.resolve())
                 shown = plots.plot_prepared(
                     np.asarray(img.convert("RGB")),
                     prepared,
-                    folder / f"{path.stem}.prepared.png",
+                    target,
                     f"{path.name}: {names[best]} ({p_best:.1%}), "
                     f"runner-up {names[second]} ({p_second:.1%})",
                 )
@@ -137,7 +158,30 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:  # --show could not write its picture
             print(f"error: {exc.filename or path}: {exc.strerror}", file=sys.stderr)
             status = 1
+        except IMAGE_FAILURES as exc:  # drawing --show's picture of an odd image
+            print(f"error: {path}: cannot show it ({exc})", file=sys.stderr)
+            status = 1
     return status
+
+
+def check_show_target(target: Path, written: set[Path], overwrite: bool) -> None:
+    """Refuse to let ``--show`` replace a file it did not just decide to write.
+
+    Args:
+        target: the picture about to be written.
+        written: the pictures this run has written (resolved paths).
+        overwrite: ``--overwrite``: replacing files from before is allowed.
+
+    Raises:
+        OutputError: the target was written for another image of this run, or
+            exists from before and ``overwrite`` is off.
+    """
+    if target.resolve() in written:
+        raise OutputError(
+            f"{target}: already written for another image of the same name"
+        )
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target}: exists; pass --overwrite to replace it")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,11 @@ import numpy as np
 
 from backprop.data import NUM_CLASSES, load_pixels, to_inputs
 from backprop.device import get_xp, resolve_device, to_device
-from backprop.errors import ConfigError
+from backprop.errors import ConfigError, NonFiniteLossError
+from backprop.finite import first_non_finite
 from backprop.kernels import resolve_kernels
+from backprop.memory import check_fits
+from backprop.runs.provenance import data_record
 from backprop.training import EngineConfig, fit, loss_and_accuracy, training_inputs
 
 
@@ -74,7 +77,12 @@ def cross_validate(
     device = resolve_device(cfg.device, announce=not quiet)
     xp = get_xp(device)
     kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
-    (x_train, y_train), (x_test, y_test) = load_pixels(cfg.dataset, cfg.data_dir)
+    digests: dict[str, str] = {}  # the SHA-256 of the four files, by name
+    (x_train, y_train), (x_test, y_test) = load_pixels(
+        cfg.dataset, cfg.data_dir, digests
+    )
+    sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
+    check_fits(sizes, cfg.batch_size, len(x_train), len(x_test), cfg.dtype, xp, kernels)
     split = stratified_folds(y_train, folds, np.random.default_rng(cfg.seed))
     x_dev, y_dev = to_device(x_train, xp), to_device(y_train, xp)  # uint8 pixels
     say = (lambda *a, **k: None) if quiet else print
@@ -90,15 +98,18 @@ def cross_validate(
         start = time.perf_counter()
         train_idx = np.setdiff1d(np.arange(len(y_train)), val_idx)  # (N - n_k,)
         tr, va = to_device(train_idx, xp), to_device(val_idx, xp)
-        model, train_loss, train_acc = fit(
-            cfg,
-            training_inputs(x_dev[tr], kernels, cfg.dtype),
-            y_dev[tr],
-            np.random.default_rng([cfg.seed, k]),
-            device,
-            kernels=kernels,
-            progress=not quiet,
-        )
+        try:
+            model, train_loss, train_acc = fit(
+                cfg,
+                training_inputs(x_dev[tr], kernels, cfg.dtype),
+                y_dev[tr],
+                np.random.default_rng([cfg.seed, k]),
+                device,
+                kernels=kernels,
+                progress=not quiet,
+            )
+        except NonFiniteLossError as exc:
+            raise NonFiniteLossError(f"fold {k}: {exc}") from None
         x_val = to_inputs(x_dev[va], cfg.dtype)  # (n_k, D)
         val_loss, val_acc = loss_and_accuracy(model, x_val, y_dev[va])
         record = {
@@ -111,6 +122,7 @@ def cross_validate(
             "val_accuracy": val_acc,
             "seconds": time.perf_counter() - start,
         }
+        check_finite_scores(f"fold {k}", record)
         records.append(record)
         say(fold_line(record, folds), flush=True)
 
@@ -135,6 +147,7 @@ def cross_validate(
         "test_accuracy": test_acc,
         "seconds": time.perf_counter() - start,
     }
+    check_finite_scores("the final model", final)
     summary = {}
     for key in ("val_accuracy", "val_loss"):
         values = np.array([r[key] for r in records])  # (k,)
@@ -145,13 +158,29 @@ def cross_validate(
             "max": float(values.max()),
         }
     return {
-        "config": {**dataclasses.asdict(cfg), "device": device, "kernels": kernels},
+        "config": {
+            **dataclasses.asdict(cfg),
+            "device": device,
+            "kernels": kernels,
+            "data": data_record(cfg.dataset, cfg.data_dir, digests),
+        },
         "folds": folds,
         "fold_results": records,
         "summary": summary,
         "final": final,
         "seconds": time.perf_counter() - start_all,
     }
+
+
+def check_finite_scores(which: str, record: dict) -> None:
+    """Stop when a model's scores are not finite (its weights overflowed).
+
+    Raises:
+        NonFiniteLossError: naming the model and the score.
+    """
+    found = first_non_finite(record)
+    if found:
+        raise NonFiniteLossError(f"{which}: {found}; cross-validation stopped")
 
 
 def fold_line(record: dict, folds: int) -> str:

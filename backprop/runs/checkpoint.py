@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 from backprop.device import to_numpy
-from backprop.errors import CheckpointError
+from backprop.errors import BackpropError, CheckpointError
+from backprop.finite import first_non_finite
+from backprop.runs.fields import check_meta, check_optimizer, check_params
 from backprop.runs.files import atomic_write
 
 FORMAT = "backprop-checkpoint-1"
@@ -61,39 +64,59 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         "history": ckpt.history,
         "versions": ckpt.versions or library_versions(),
     }
-    arrays["meta"] = np.array(json.dumps(meta))
+    found = first_non_finite(meta)
+    if found:
+        raise CheckpointError(f"{path}: not written, {found} is not a finite number")
+    arrays["meta"] = np.array(json.dumps(meta, allow_nan=False))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint written by ``save_checkpoint``.
+    """Load a checkpoint written by ``save_checkpoint``, checking every field.
 
     Raises:
-        CheckpointError: the file is missing, not a .npz, not ours, or damaged.
+        CheckpointError: the file is missing, not a .npz, not ours, damaged,
+            or a field has the wrong type, shape or dtype, or is not finite
+            (``backprop.runs.fields``).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{path}: one .npy array, not a checkpoint (.npz)")
+        with loaded as npz:
             if "format" not in npz.files or str(npz["format"]) != FORMAT:
                 raise CheckpointError(f"{path}: not a backprop checkpoint")
             arrays = {k: npz[k] for k in npz.files}
             meta = json.loads(str(arrays["meta"]))
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        zipfile.BadZipFile,
+        EOFError,
+        zlib.error,
+        NotImplementedError,  # a zip member of an unknown compression
+        RecursionError,  # metadata nested too deep
+    ) as exc:
         raise CheckpointError(
             f"{path}: not a readable backprop checkpoint ({type(exc).__name__})"
         ) from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: its arrays do not fit in memory") from None
+    meta = check_meta(path, meta)
     params = {
         k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")
     }
+    check_params(path, params)
     optimizer: dict[str, Any] = {
         k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")
     }
-    if "t" in optimizer:
-        optimizer["t"] = int(optimizer["t"])
+    optimizer = check_optimizer(path, optimizer, params)
     return Checkpoint(
         params=params,
         optimizer=optimizer,
@@ -102,3 +125,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         history=meta.get("history", []),
         versions=meta.get("versions", {}),
     )
+
+
+def stored_epochs(path: str | Path) -> int | None:
+    """How many epochs the checkpoint at ``path`` holds, or None if unreadable."""
+    try:
+        return len(load_checkpoint(path).history)
+    except BackpropError:
+        return None

@@ -14,17 +14,34 @@ import time
 from pathlib import Path
 from typing import Any, TypeVar
 
+from backprop.data import DATASETS
 from backprop.device import resolve_device
-from backprop.errors import BackpropError, CheckpointError, DataError
-from backprop.model import MLP
+from backprop.errors import BackpropError, CheckpointError, ConfigError, DataError
+from backprop.init import INITIALIZERS
+from backprop.model import DTYPES, MLP
+from backprop.optim import ADAM_MODES
 from backprop.runs.checkpoint import Checkpoint, load_checkpoint
+from backprop.runs.fields import HISTORY_KEYS
 from backprop.runs.files import write_json
 
 MODEL_FILE = "model.npz"
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 REPORT_FILE = "report.txt"
-HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, HISTORY_FILE, REPORT_FILE)
+EVALUATION_FILES = (
+    REPORT_FILE,
+    "report.json",
+    "curves.png",
+    "diagnostics.png",
+    "confusion.png",
+    "correct.png",
+    "mistakes.png",
+    "weights.png",
+)
+CROSSVAL_FILES = ("crossval.json", "crossval.txt")
+# Any of these in a folder means it holds a run that a new one may not replace.
+RUN_OUTPUTS = tuple(dict.fromkeys(RUN_FILES + EVALUATION_FILES + CROSSVAL_FILES))
 # Settings that define the model and its training; a resumed run must keep them.
 RUN_DEFINING = (
     "hidden",
@@ -37,6 +54,9 @@ RUN_DEFINING = (
     "init",
     "adam",
 )
+# What each run-defining setting must be in a checkpoint's config.
+SAVED_CHOICES = {"dtype": DTYPES, "dataset": DATASETS, "init": tuple(INITIALIZERS)}
+SAVED_CHOICES["adam"] = ADAM_MODES
 C = TypeVar("C")
 
 
@@ -132,8 +152,12 @@ def resume_config(cfg: C, ckpt: Checkpoint, typed: set[str], path: Path) -> C:
     Returns:
         ``cfg`` with every run-defining setting taken from the checkpoint.
 
+    ``--data-dir`` may name another folder when the checkpoint records the
+    SHA-256 of its data: the data found there is then compared with it.
+
     Raises:
-        CheckpointError: the checkpoint has no config, or a typed flag differs.
+        CheckpointError: the checkpoint has no config, a setting in it has the
+            wrong type or is out of range, or a typed flag differs.
     """
     saved: dict[str, Any] = ckpt.config
     missing = [k for k in RUN_DEFINING if k not in saved]
@@ -141,11 +165,65 @@ def resume_config(cfg: C, ckpt: Checkpoint, typed: set[str], path: Path) -> C:
         raise CheckpointError(
             f"{path}: checkpoint has no training config ({', '.join(missing)} missing)"
         )
-    saved = {**saved, "hidden": tuple(saved["hidden"])}
+    saved = {k: saved[k] for k in RUN_DEFINING}
+    check_saved_config(path, saved)
+    saved["hidden"] = tuple(saved["hidden"])
+    movable = {"data_dir"} if isinstance(ckpt.config.get("data"), dict) else set()
     for key in RUN_DEFINING:
-        if key in typed and getattr(cfg, key) != saved[key]:
+        if key in movable and key in typed:
+            saved[key] = getattr(cfg, key)
+        elif key in typed and getattr(cfg, key) != saved[key]:
             flag = "--" + key.replace("_", "-")
             raise CheckpointError(
                 f"{path}: the run used {flag} {saved[key]}, not {getattr(cfg, key)}"
             )
-    return dataclasses.replace(cfg, **{k: saved[k] for k in RUN_DEFINING})
+    resumed = dataclasses.replace(cfg, **saved)
+    try:
+        dataclasses.replace(resumed, epochs=1).validate()
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its config is out of range: {exc}") from None
+    return resumed
+
+
+def saved_data(path: str | Path, config: dict[str, Any]) -> tuple[str, str | None]:
+    """The dataset and data folder a checkpoint's config names.
+
+    Checkpoints without them (weights only) get the bundled MNIST.
+
+    Raises:
+        CheckpointError: either is of the wrong type, or the dataset unknown.
+    """
+    dataset, data_dir = config.get("dataset", "mnist"), config.get("data_dir")
+    if dataset not in DATASETS or not isinstance(data_dir, str | None):
+        raise CheckpointError(
+            f"{path}: its config names dataset {dataset!r} and data_dir "
+            f"{data_dir!r}; expected one of {', '.join(DATASETS)} and a folder"
+        )
+    return dataset, data_dir
+
+
+def check_saved_config(path: Path, saved: dict[str, Any]) -> None:
+    """Refuse run-defining settings of the wrong type in a checkpoint's config.
+
+    Raises:
+        CheckpointError: naming the setting and what it holds.
+    """
+
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    hidden = saved["hidden"]
+    good = {
+        "hidden": isinstance(hidden, list) and all(map(integer, hidden)),
+        "batch_size": integer(saved["batch_size"]),
+        "lr": integer(saved["lr"]) or isinstance(saved["lr"], float),
+        "seed": integer(saved["seed"]),
+        "data_dir": saved["data_dir"] is None or isinstance(saved["data_dir"], str),
+    }
+    good.update({k: saved[k] in choices for k, choices in SAVED_CHOICES.items()})
+    for key, ok in good.items():
+        if not ok:
+            raise CheckpointError(
+                f"{path}: its config holds {key} = {saved[key]!r}, which is not a "
+                f"valid --{key.replace('_', '-')}"
+            )
