@@ -20,6 +20,7 @@ to 28 and the picture centred by its bounding box. ``RECIPES`` holds both.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,22 +86,42 @@ def open_image(path: str | Path) -> Image:
         MissingDependencyError: Pillow is not installed.
     """
     require("PIL", "Pillow", "pictures", "reading images")
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    return _load(path, str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> Image:
+    """``open_image`` of a file's bytes (an upload, a canvas's PNG).
+
+    Args:
+        data: the bytes of an image file (PNG, JPEG, ...).
+        name: what error messages call it.
+
+    Raises:
+        DataError: the bytes are not an image, damaged, or empty.
+        MissingDependencyError: Pillow is not installed.
+    """
+    require("PIL", "Pillow", "pictures", "reading images")
+    return _load(io.BytesIO(data), name)
+
+
+def _load(source: Path | io.BytesIO, name: str) -> Image:
+    """Open, load and EXIF-turn an image with Pillow; errors name ``name``."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps, UnidentifiedImageError
+
     try:
-        with PILImage.open(path) as img:
+        with PILImage.open(source) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read") from None
+        raise DataError(f"{name}: not an image file Pillow can read") from None
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
-        raise DataError(f"{path}: damaged image ({exc})") from None
+        raise DataError(f"{name}: damaged image ({exc})") from None
     if img.width == 0 or img.height == 0:
-        raise DataError(f"{path}: empty image ({img.width}x{img.height} pixels)")
+        raise DataError(f"{name}: empty image ({img.width}x{img.height} pixels)")
     return img
 
 
@@ -208,7 +229,7 @@ def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
         (28, 28) float32 in [0, 1], ink bright on black; flatten it for the model.
 
     Raises:
-        DataError: the image is blank.
+        DataError: the image is blank or has pixels that are not numbers.
     """
     if isinstance(recipe, str):
         if recipe not in RECIPES:
@@ -216,7 +237,11 @@ def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
                 f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}"
             )
         recipe = RECIPES[recipe]
-    return place(ink_from_grey(to_grey(img)), recipe)
+    grey = to_grey(img)  # (H, W)
+    if not np.isfinite(grey).all():  # a float TIFF can hold NaN or infinity
+        bad = np.count_nonzero(~np.isfinite(grey))
+        raise DataError(f"NaN or infinite values in {bad} of its {grey.size} pixels")
+    return place(ink_from_grey(grey), recipe)
 
 
 def prepare_file(path: str | Path, recipe: str | Recipe = "mnist") -> np.ndarray:

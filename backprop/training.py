@@ -106,13 +106,16 @@ def reference_step(
     Returns:
         ``step(batch)``: for row indices ``batch`` (B,), one forward and
         backward pass and one optimizer step; it returns the batch's mean loss
-        and its number of correct answers, both from before the update.
+        and its number of correct answers, both from before the update, and
+        keeps the step's gradients in ``step.grads`` (``backprop.diagnostics``
+        reads them).
     """
 
     def step(batch: Array) -> tuple[Array, Array]:
         xb, yb = x[batch], y[batch]  # (B, D), (B,)
         loss, grads, logits = model.loss_and_grads(xb, yb, return_logits=True)
         opt.step(model.params, grads)
+        step.grads = grads  # the last gradients, kept as FusedStep keeps them
         return loss, (logits.argmax(axis=1) == yb).sum()
 
     return step
@@ -143,7 +146,8 @@ def make_step(
 
     module = kernels_for(xp_of(x))
     warm_up(module, model.dtype)  # compile, or load from Numba's cache, now
-    return FusedStep(model, opt, x, y, batch_size, module)
+    # no batch is larger than the data, so neither are the step's buffers
+    return FusedStep(model, opt, x, y, max(1, min(batch_size, len(x))), module)
 
 
 def training_inputs(pixels: Array, kernels: str, dtype: str) -> Array:
@@ -151,8 +155,20 @@ def training_inputs(pixels: Array, kernels: str, dtype: str) -> Array:
     return pixels if kernels == "fused" else to_inputs(pixels, dtype)
 
 
+def progress_bar(steps: int, epoch: int, progress: bool) -> tqdm:
+    """The bar of one epoch's steps (hidden unless ``progress`` and a terminal)."""
+    return tqdm(
+        total=steps,
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=None if progress else True,
+        unit="step",
+    )
+
+
 def batch_sizes(n: int, batch_size: int, steps: int) -> np.ndarray:
     """Rows in each of an epoch's first ``steps`` batches; the last may be short."""
+    batch_size = min(batch_size, max(n, 1))  # --batch-size 10**30 is one batch
     return np.minimum(batch_size, n - batch_size * np.arange(steps))  # (steps,)
 
 
@@ -229,13 +245,7 @@ def train_epoch(
     steps = steps if max_steps is None else min(max_steps, steps)
     losses = xp.zeros(steps, dtype=np.float64)  # (steps,), one mean loss per step
     correct = xp.zeros(steps, dtype=np.int64)  # (steps,)
-    bar = tqdm(
-        total=steps,
-        desc=f"epoch {epoch}",
-        leave=False,
-        disable=None if progress else True,
-        unit="step",
-    )
+    bar = progress_bar(steps, epoch, progress)
     for i in range(steps):
         batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
         losses[i], correct[i] = step(batch)
@@ -274,10 +284,18 @@ def loss_and_accuracy(
 
 
 def epoch_record(
-    epoch: int, train: tuple[float, float], test: tuple[float, float], seconds: float
-) -> dict[str, float]:
-    """One entry of history.json: an epoch's train and test numbers."""
-    return {
+    epoch: int,
+    train: tuple[float, float],
+    test: tuple[float, float],
+    seconds: float,
+    diagnostics: dict | None = None,
+) -> dict[str, Any]:
+    """One entry of history.json: an epoch's train and test numbers.
+
+    ``diagnostics`` (``backprop.diagnostics.Diagnostics.summary()``), when
+    given, is kept under the key ``"diagnostics"``.
+    """
+    record: dict[str, Any] = {
         "epoch": epoch,
         "train_loss": train[0],
         "train_accuracy": train[1],
@@ -285,6 +303,9 @@ def epoch_record(
         "test_accuracy": test[1],
         "seconds": seconds,
     }
+    if diagnostics is not None:
+        record["diagnostics"] = diagnostics
+    return record
 
 
 def epoch_line(record: dict, epochs: int) -> str:

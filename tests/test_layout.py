@@ -116,6 +116,7 @@ def test_only_commands_and_entry_points_import_commands():
         "backprop.evaluate",
         "backprop.crossval",
         "backprop.predict",
+        "backprop.explore",
         "backprop.gradcheck.__main__",
     }
     for name, targets in sorted(GRAPH.items()):

@@ -11,4 +11,5 @@ COMMANDS = {
     "crossval": "stratified k-fold cross-validation of a training configuration",
     "predict": "recognise digits in image files",
     "gradcheck": "check the backward pass against central differences",
+    "explore": "a local page: draw a digit, watch the forward and backward pass",
 }

@@ -14,6 +14,7 @@ epoch, so ``--resume`` continues a run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import time
@@ -23,14 +24,20 @@ import numpy as np
 
 from backprop.commands.common import (
     add_engine_flags,
+    add_output_flags,
     add_training_flags,
+    file_path,
+    on_interrupt,
     parse_with_typed,
     run_command,
 )
 from backprop.data import CLASS_NAMES, NUM_CLASSES, load_pixels, to_inputs
 from backprop.device import get_xp, resolve_device, to_device, to_numpy
-from backprop.errors import CheckpointError, ConfigError, NonFiniteLossError
+from backprop.diagnostics import PROBE_SIZE, Diagnostics
+from backprop.errors import CheckpointError, ConfigError
+from backprop.finite import check_finite
 from backprop.kernels import resolve_kernels
+from backprop.memory import check_fits
 from backprop.metrics import classification_report, format_report
 from backprop.model import MLP
 from backprop.optim import Adam
@@ -39,14 +46,18 @@ from backprop.runs import (
     MODEL_FILE,
     REPORT_FILE,
     RUN_DEFINING,
+    RUN_OUTPUTS,
     Checkpoint,
+    OutputFolder,
+    RunWriter,
     atomic_write_text,
+    check_same_data,
+    data_record,
     library_versions,
     load_checkpoint,
     new_run_dir,
+    restore_rng,
     resume_config,
-    save_checkpoint,
-    write_history,
     write_json,
 )
 from backprop.training import (
@@ -72,17 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_training_flags(p, d)
     add_engine_flags(p, d)
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="output folder (default: a new folder under runs/)",
-    )
+    add_output_flags(p, "a new folder under runs/; with --resume, the run's own")
     p.add_argument(
         "--resume",
-        type=Path,
+        type=file_path,
         default=None,
-        help="continue from this model.npz up to --epochs",
+        help="continue from this model.npz (or its run folder) up to --epochs",
     )
     p.add_argument(
         "--dry-run",
@@ -124,15 +130,32 @@ def run(
     # The run's one generator: it draws the initial weights, then each
     # epoch's permutation.
     rng = np.random.default_rng(cfg.seed)
-    (px_train, y_train), (px_test, y_test) = load_pixels(cfg.dataset, cfg.data_dir)
+    digests: dict[str, str] = {}  # the SHA-256 of the four files, by name
+    (px_train, y_train), (px_test, y_test) = load_pixels(
+        cfg.dataset, cfg.data_dir, digests
+    )
+    data = data_record(cfg.dataset, cfg.data_dir, digests)
+    if ckpt is not None:
+        check_same_data(resume, ckpt.config.get("data"), data)
+    sizes = [px_train.shape[1], *cfg.hidden, NUM_CLASSES]
+    n_train, n_test = len(px_train), len(px_test)
+    check_fits(sizes, cfg.batch_size, n_train, n_test, cfg.dtype, xp, kernels)
     x_train = training_inputs(px_train, kernels, cfg.dtype)  # (N, D)
     x_test = to_inputs(px_test, cfg.dtype)  # (N_test, D)
-    sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
     model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
     history: list[dict] = []
     if ckpt is not None:
-        restored = MLP.from_params(ckpt.params, device=device)
+        try:
+            restored = MLP.from_params(ckpt.params, device=device)
+        except ConfigError as exc:
+            raise CheckpointError(f"{resume}: {exc}") from None
+        steps = len(ckpt.history) * -(-n_train // cfg.batch_size)
+        if ckpt.optimizer.get("t") != steps:
+            raise CheckpointError(
+                f"{resume}: Adam's step count is {ckpt.optimizer.get('t')}, but "
+                f"{len(ckpt.history)} epochs of this data take {steps} steps"
+            )
         if restored.sizes != model.sizes or restored.dtype != model.dtype:
             raise CheckpointError(
                 f"{resume}: its model {restored.sizes} {restored.dtype} "
@@ -140,7 +163,7 @@ def run(
             )
         model = restored
         opt.load_state_dict(ckpt.optimizer, model.params)
-        rng.bit_generator.state = ckpt.rng_state
+        restore_rng(rng, ckpt.rng_state, resume)
         history = list(ckpt.history)
         if len(history) >= cfg.epochs:
             raise ConfigError(
@@ -150,7 +173,11 @@ def run(
     # The data sets go to the device once, here, and stay there.
     x_train, y_train = to_device(x_train, xp), to_device(y_train, xp)
     x_test, y_test = to_device(x_test, xp), to_device(y_test, xp)
-    step = make_step(kernels, model, opt, x_train, y_train, cfg.batch_size)
+    step = Diagnostics(  # per-layer gradient norms, update ratios, dead ReLUs
+        make_step(kernels, model, opt, x_train, y_train, cfg.batch_size),
+        model,
+        x_test[:PROBE_SIZE],
+    )
 
     def one_epoch(epoch: int, max_steps: int | None = None) -> tuple[float, float]:
         return train_epoch(
@@ -179,17 +206,19 @@ def run(
 
     out = out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}")
     out.mkdir(parents=True, exist_ok=True)
-    model_path = out / MODEL_FILE
+    # Resumed in its own folder, the checkpoint there already holds the epochs.
+    own = resume is not None and out.resolve() == resume.parent.resolve()
+    writer = RunWriter(out, saved=len(history) if own else None)
     run_config = {
         **dataclasses.asdict(cfg),
         "device": device,
         "kernels": kernels,
         "sizes": model.sizes,
+        "data": data,  # where the data was, and the SHA-256 of its files
     }
 
     def checkpoint() -> None:
-        save_checkpoint(
-            model_path,
+        writer.save(
             Checkpoint(
                 model.params,
                 opt.state_dict(),
@@ -200,39 +229,46 @@ def run(
             ),
         )
 
-    write_json(out / CONFIG_FILE, run_config)
-    if ckpt is None:
-        checkpoint()  # epoch 0: what Ctrl-C or a NaN in the first epoch leaves behind
-    if not quiet:
-        print(
-            f"training {model.sizes} on {device} ({cfg.dtype}, {kernels} kernels), "
-            f"{len(x_train)} examples; writing to {out}"
-        )
-    epoch = len(history) + 1
-    try:
+    with writer.guarding():
+        write_json(out / CONFIG_FILE, run_config)
+        if writer.saved is None:
+            checkpoint()  # what Ctrl-C or a NaN in the first epoch leaves behind
+        if not quiet:
+            print(
+                f"training {model.sizes} on {device} ({cfg.dtype}, {kernels} "
+                f"kernels), {len(x_train)} examples; writing to {out}"
+            )
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             start = time.perf_counter()
             train = one_epoch(epoch)
+            diagnostics = step.summary()  # read back once per epoch
             test = loss_and_accuracy(model, x_test, y_test)
-            record = epoch_record(epoch, train, test, time.perf_counter() - start)
+            record = epoch_record(
+                epoch, train, test, time.perf_counter() - start, diagnostics
+            )
+            moments = {"Adam's m": opt.m_flat, "Adam's v": opt.v_flat}
+            check_finite(epoch, record, {"the weights": model.flat, **moments})
             history.append(record)
             checkpoint()
-            write_history(out, history)
             if not quiet:
                 print(epoch_line(record, cfg.epochs), flush=True)
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted in epoch {epoch}; {model_path} holds the "
-            f"{len(history)} finished epochs "
-            f"(continue with --resume {model_path})",
-            file=sys.stderr,
-        )
-        return 130
-    except NonFiniteLossError as exc:
-        raise NonFiniteLossError(
-            f"{exc}; {model_path} keeps the last good epoch ({len(history)})"
-        ) from None
+    with writer.guarding(f"after training, while writing the report in {out}"):
+        finish(cfg, model, out, x_test, y_test, history, quiet=quiet, plots=plots)
+    return 0
 
+
+def finish(
+    cfg: EngineConfig,
+    model: MLP,
+    out: Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    history: list[dict],
+    *,
+    quiet: bool,
+    plots: bool,
+) -> None:
+    """After the epochs: the report, the pictures with ``plots``, the headline."""
     y_pred = to_numpy(model.predict(x_test))
     names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir
     report = format_report(classification_report(to_numpy(y_test), y_pred, names))
@@ -255,7 +291,6 @@ def run(
             quiet=quiet,
         )
     print(headline(last, paper_data) + f"; results in {out}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,17 +300,29 @@ def main(argv: list[str] | None = None) -> int:
     cfg = EngineConfig.from_namespace(args)
 
     def body() -> int:
-        if args.resume is None:
+        if args.resume is None:  # usage errors come before the folder's checks
             cfg.validate()
-        return run(
-            cfg,
-            out=args.out,
-            resume=args.resume,
-            typed=typed,
-            dry_run=args.dry_run,
-            quiet=args.quiet,
-            plots=args.plots,
-        )
+            xp = get_xp(resolve_device(cfg.device, announce=False))
+            resolve_kernels(cfg.kernels, xp, announce=False)
+        elif args.resume.is_dir():  # a run folder: its checkpoint
+            args.resume = args.resume / MODEL_FILE
+        out = args.out
+        folder = contextlib.nullcontext()  # --dry-run writes nothing
+        if not args.dry_run:
+            own = args.resume.parent if args.resume else None
+            out = out or own or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}")
+            same = own is not None and out.resolve() == own.resolve()
+            folder = OutputFolder(out, RUN_OUTPUTS, replace=args.overwrite or same)
+        with folder, on_interrupt("interrupted before training; nothing written"):
+            return run(
+                cfg,
+                out=out,
+                resume=args.resume,
+                typed=typed,
+                dry_run=args.dry_run,
+                quiet=args.quiet,
+                plots=args.plots,
+            )
 
     return run_command(parser, body)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from backprop.errors import DataError, require
+from backprop.runs.files import atomic_write
 
 DPI = 120
 
@@ -32,10 +33,13 @@ def _figure(width: float, height: float, layout: str | None = "constrained") -> 
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    """Write the figure as a PNG, creating the folder if needed."""
+    """Write the figure as a PNG atomically, creating the folder if needed.
+
+    Raises:
+        OutputError: the file cannot be written (a full disk, no permission).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
     return path
 
 
@@ -316,4 +320,60 @@ def plot_prepared(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=12)
+    return _save(fig, path)
+
+
+def plot_diagnostics(history: Sequence[dict], path: str | Path) -> Path:
+    """Per-layer training diagnostics per epoch (``backprop.diagnostics``).
+
+    Three panels: each layer's mean gradient norm, its update-to-weight ratio
+    (log scales; a dotted line at the rule of thumb 1e-3), and the fraction
+    of dead ReLUs of each hidden layer.
+
+    Args:
+        history: the epochs of ``history.json``; those with a
+            ``"diagnostics"`` entry are drawn.
+        path: where to write the PNG.
+
+    Returns:
+        the path written.
+
+    Raises:
+        DataError: no epoch has diagnostics.
+    """
+    records = [r for r in history if isinstance(r.get("diagnostics"), dict)]
+    records = [r for r in records if r["diagnostics"]]
+    if not records:
+        raise DataError("the history has no diagnostics")
+    epochs = [r["epoch"] for r in records]
+    layers = list(records[-1]["diagnostics"])
+
+    def value(record: dict, layer: str, key: str) -> float:
+        """One number of one epoch, NaN (a gap in the line) where it is missing."""
+        entry = record["diagnostics"].get(layer)
+        number = entry.get(key) if isinstance(entry, dict) else None
+        return float(number) if isinstance(number, int | float) else math.nan
+
+    fig = _figure(13, 3.8)
+    panels = zip(
+        fig.subplots(1, 3),
+        ("grad_norm", "update_ratio", "dead_fraction"),
+        ("mean gradient norm", "||step|| / ||weights||", "dead ReLUs (fraction)"),
+    )
+    for ax, key, title in panels:
+        for layer in layers:
+            values = [value(r, layer, key) for r in records]
+            if not all(math.isnan(v) for v in values):
+                ax.plot(epochs, values, "o-", label=layer)
+        if key != "dead_fraction":
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(-0.02, 1.02)
+        if key == "update_ratio":
+            ax.axhline(1e-3, color="grey", linestyle=":", label="1e-3")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
     return _save(fig, path)

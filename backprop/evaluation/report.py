@@ -4,6 +4,9 @@
 
 - ``curves.png``: train and test loss and accuracy per epoch (the paper's
   Fig. 9 and 10), from the run's history;
+- ``diagnostics.png``: per layer and epoch, the mean gradient norm, the
+  update-to-weight ratio and the dead ReLUs (``backprop.diagnostics``), when
+  the history has them;
 - ``report.txt``, ``report.json``: precision, recall, f1-score and support per
   class, accuracy, macro and weighted averages (the paper's Fig. 11), and in
   the JSON the confusion matrix;
@@ -126,6 +129,12 @@ def write_evaluation(
     if history:
         plots.plot_curves(history, out / "curves.png", reference)
         written.append("curves.png")
+        if any(r.get("diagnostics") for r in history):
+            try:
+                plots.plot_diagnostics(history, out / "diagnostics.png")
+                written.append("diagnostics.png")
+            except DataError as exc:  # diagnostics that are not ours
+                print(f"note: {exc}: diagnostics.png skipped", file=sys.stderr)
     else:
         why = f"no {HISTORY_FILE} next to the model" if history is None else "no epochs"
         print(f"note: {why}: curves.png skipped, the rest still made", file=sys.stderr)
