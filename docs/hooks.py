@@ -1,4 +1,4 @@
-"""MkDocs hook: include a whole function or class of the engine by its name.
+"""MkDocs hook: include a function or class of the engine by its name.
 
 In a page, inside a fenced code block::
 
@@ -7,32 +7,43 @@ In a page, inside a fenced code block::
 names a function (or ``Class`` or ``Class.method``) instead of lines. Before
 the Markdown is converted, this hook finds it with ``ast`` and rewrites the
 line into the line-range form of ``pymdownx.snippets``
-(``--8<-- "backprop/layers.py:34:55"``), which then includes the source. The
-notes show the code as it is now; a renamed or deleted function fails the
-(strict) build instead of showing stale lines.
+(``--8<-- "backprop/layers.py:34:39,52:55"``), which then includes the
+source. The docstring is left out, so the page shows the code; add ``+doc``
+to keep it (``--8<-- "backprop/layers.py::dense_backward+doc"``). The notes
+show the code as it is now; a renamed or deleted function fails the (strict)
+build instead of showing stale lines.
+
+The hook also hides the checking annotations of ``tests/test_docs.py`` from
+readers: an Output block's tolerance lives in an HTML comment
+(``<!-- tolerance: ± 0.005 -->``), and a tolerance left in an Output title
+(``title="Output (± any)"``) is removed from the title before the page is
+rendered.
+
+``docs/make_notebooks.py`` uses ``include_source`` to put the same code into
+the notebooks.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parent.parent
-INCLUDE = re.compile(r'--8<-- "(?P<path>[^":]+)::(?P<name>[\w.]+)"')
+# (not in inline code: docs/checking.md shows the syntax itself)
+INCLUDE = re.compile(
+    r'(?<!`)--8<-- "(?P<path>[^":]+)::(?P<name>[\w.]+)(?P<doc>\+doc)?"'
+)
+TITLE_TOLERANCE = re.compile(r'(title="Output)\s*\(±[^)"]*\)(")')
+
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
-def definition_lines(path: Path, qualname: str) -> tuple[int, int]:
-    """First and last line (1-based, decorators included) of a definition.
-
-    Args:
-        path: a Python source file.
-        qualname: ``function``, ``Class`` or ``Class.method``.
-
-    Returns:
-        ``(first, last)`` line numbers.
+def find_definition(path: Path, qualname: str) -> Definition:
+    """The ``ast`` node of ``function``, ``Class`` or ``Class.method`` in a file.
 
     Raises:
         PluginError: the file or the name does not exist.
@@ -43,31 +54,72 @@ def definition_lines(path: Path, qualname: str) -> tuple[int, int]:
     node = None
     for part in qualname.split("."):
         node = next(
-            (
-                n
-                for n in body
-                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                and n.name == part
-            ),
-            None,
+            (n for n in body if isinstance(n, Definition) and n.name == part), None
         )
         if node is None:
             raise PluginError(f"{path}: no definition named {qualname!r}")
         body = node.body
+    return node
+
+
+def definition_lines(path: Path, qualname: str) -> tuple[int, int]:
+    """First and last line (1-based, decorators included) of a definition."""
+    node = find_definition(path, qualname)
     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     return first, node.end_lineno
+
+
+def line_ranges(path: Path, qualname: str, doc: bool = False) -> list[tuple[int, int]]:
+    """The (first, last) line ranges to show: the definition, less its docstring.
+
+    Args:
+        path: a Python source file.
+        qualname: ``function``, ``Class`` or ``Class.method``.
+        doc: keep the docstring.
+
+    Returns:
+        One range, or two (the lines above the docstring and those below it).
+    """
+    node = find_definition(path, qualname)
+    first, last = definition_lines(path, qualname)
+    head = node.body[0]
+    has_doc = (
+        isinstance(head, ast.Expr)
+        and isinstance(head.value, ast.Constant)
+        and isinstance(head.value.value, str)
+    )
+    if doc or not has_doc or len(node.body) == 1:
+        return [(first, last)]
+    return [(first, head.lineno - 1), (head.end_lineno + 1, last)]
+
+
+def include_source(path: str, qualname: str, doc: bool = False) -> str:
+    """The included code itself, dedented, as the built page shows it."""
+    lines = (ROOT / path).read_text().splitlines()
+    chosen = [
+        line
+        for a, b in line_ranges(ROOT / path, qualname, doc)
+        for line in lines[a - 1 : b]
+    ]
+    return textwrap.dedent("\n".join(chosen))
 
 
 def expand(markdown: str) -> str:
     """Rewrite every ``path::name`` include into a line-range include."""
 
     def replace(match: re.Match) -> str:
-        first, last = definition_lines(ROOT / match["path"], match["name"])
-        return f'--8<-- "{match["path"]}:{first}:{last}"'
+        ranges = line_ranges(ROOT / match["path"], match["name"], bool(match["doc"]))
+        spec = ",".join(f"{a}:{b}" for a, b in ranges)
+        return f'--8<-- "{match["path"]}:{spec}"'
 
     return INCLUDE.sub(replace, markdown)
 
 
+def hide_tolerances(markdown: str) -> str:
+    """Drop a test tolerance such as ``(± any)`` from Output titles."""
+    return TITLE_TOLERANCE.sub(r"\1\2", markdown)
+
+
 def on_page_markdown(markdown: str, **kwargs) -> str:
     """MkDocs event: runs on each page's Markdown before it is converted."""
-    return expand(markdown)
+    return hide_tolerances(expand(markdown))

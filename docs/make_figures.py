@@ -16,8 +16,11 @@ Each figure in the notes names the command that made it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -82,9 +85,9 @@ def digits() -> None:
 
 def _draw_graph(backward: bool) -> plt.Figure:
     """The network's computational graph, forward shapes or backward gradients."""
-    fig, ax = plt.subplots(figsize=(11, 2.9))
+    fig, ax = plt.subplots(figsize=(11, 2.2))
     ax.set_xlim(0, 11)
-    ax.set_ylim(0, 3)
+    ax.set_ylim(0.7, 3.0)  # the boxes sit at 1.2, the parameters at 2.55
     ax.axis("off")
     data = [
         (0.5, "X", "(N, 784)"),
@@ -105,21 +108,29 @@ def _draw_graph(backward: bool) -> plt.Figure:
         (9.05, "labels y (N,)"),
     ]
     colour = "tab:red" if backward else "black"
+    boxes = {}  # x position -> the text artist of that node
     for x, name, shape in data:
         label = f"d{name}" if backward and name not in ("X", "L") else name
         if backward and name == "L":
             label = "dL/dL = 1"
-        ax.text(
+        skipped = backward and name == "X"  # nothing needs the pixels' gradient
+        boxes[x] = ax.text(
             x,
             1.2,
-            f"{label}\n{shape}",
+            "X\n(no dX:\nskipped)" if skipped else f"{label}\n{shape}",
             ha="center",
             va="center",
-            fontsize=10,
-            bbox={"boxstyle": "round", "fc": "white", "ec": colour},
+            fontsize=9 if skipped else 10,
+            color="gray" if skipped else "black",
+            bbox={
+                "boxstyle": "round",
+                "fc": "white",
+                "ec": "gray" if skipped else colour,
+                "ls": "--" if skipped else "-",
+            },
         )
     for x, name in ops:
-        ax.text(
+        boxes[x] = ax.text(
             x,
             1.2,
             name,
@@ -146,20 +157,38 @@ def _draw_graph(backward: bool) -> plt.Figure:
             xy=(x, 1.55),
             xytext=(x, 2.2) if not backward else (x, 2.2),
             arrowprops={
-                "arrowstyle": "<-"
+                "arrowstyle": "<|-"
                 if backward and not text.startswith("labels")
-                else "->",
-                "color": "gray",
+                else "-|>",
+                "color": colour if backward and text.startswith("W") else "black",
+                "lw": 1.6,
+                "mutation_scale": 14,
             },
         )
-    stops = [0.5, 1.8, 3.1, 4.1, 5.1, 6.4, 7.7, 9.05, 10.4]
+    fig.canvas.draw()  # to measure the boxes, so each arrow runs edge to edge
+    to_data = ax.transData.inverted()
+    edges = {}
+    for x, artist in boxes.items():
+        extent = artist.get_bbox_patch().get_window_extent()
+        (left, _), (right, _) = to_data.transform(extent.get_points())
+        edges[x] = (left - 0.04, right + 0.04)
+    stops = sorted(boxes)
     for a, b in zip(stops[:-1], stops[1:]):
-        start, end = (b - 0.45, a + 0.45) if backward else (a + 0.45, b - 0.45)
+        if backward and a == stops[0]:
+            continue  # dense 1 passes nothing back to the pixels
+        start, end = (
+            (edges[b][0], edges[a][1]) if backward else (edges[a][1], edges[b][0])
+        )
         ax.annotate(
             "",
             xy=(end, 1.2),
             xytext=(start, 1.2),
-            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.4},
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 2,
+                "mutation_scale": 16,
+            },
         )
     title = (
         "backward: each node maps the gradient of its output to the gradients "
@@ -181,17 +210,124 @@ def backward() -> None:
     save(_draw_graph(backward=True), "backward")
 
 
+def _worked_example() -> dict:
+    """Run lecture 4's worked-example code block; return its variables."""
+    page = (ROOT / "docs" / "lectures" / "04-backprop.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    code = next(b for b in blocks if "# The worked example" in b)
+    namespace: dict = {"__name__": "worked_example"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(code, "04-backprop.md", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def by_hand() -> None:
+    """Lecture 4's worked example on its graph: every value and every gradient."""
+    ex = _worked_example()
+    short = ex["short"]
+    fig, ax = plt.subplots(figsize=(11, 3.1))
+    ax.set_xlim(0, 11.2)
+    ax.set_ylim(0.15, 3.35)
+    ax.axis("off")
+    nodes = [  # x, label, value, gradient (None: not computed)
+        (0.55, "x", ex["x"], None),
+        (3.1, "a₁", ex["a1"], ex["da1"]),
+        (5.25, "h", ex["h"], ex["dh"]),
+        (7.8, "z", ex["z"], ex["dz"]),
+        (10.55, "L", ex["loss"], 1.0),
+    ]
+    ops = [(1.8, "dense 1"), (4.2, "ReLU"), (6.5, "dense 2"), (9.2, "softmax +\nCE")]
+    params = [
+        (
+            1.8,
+            f"W₁ = {short(ex['w1'])}\nb₁ = {short(ex['b1'])}",
+            f"dW₁ = {short(ex['dw1'])}\ndb₁ = {short(ex['db1'])}",
+        ),
+        (
+            6.5,
+            f"W₂ = {short(ex['w2'])}\nb₂ = {short(ex['b2'])}",
+            f"dW₂ = {short(ex['dw2'])}\ndb₂ = {short(ex['db2'])}",
+        ),
+        (9.2, f"label y = {int(ex['y'][0])}", None),
+    ]
+    boxes = {}
+    for x, name, value, grad in nodes:
+        shown = f"{value:.3f}" if name == "L" else short(value)
+        boxes[x] = ax.text(
+            x,
+            1.45,
+            f"{name} = {shown}",
+            ha="center",
+            va="center",
+            fontsize=9.5,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "black"},
+        )
+        below = "no dx needed" if grad is None else f"d{name} = {short(grad)}"
+        ax.text(
+            x,
+            0.85,
+            below,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="gray" if grad is None else "tab:red",
+        )
+    for x, name in ops:
+        boxes[x] = ax.text(
+            x,
+            1.45,
+            name,
+            ha="center",
+            va="center",
+            fontsize=9,
+            bbox={"boxstyle": "square", "fc": "#e8eef7", "ec": "tab:blue"},
+        )
+    for x, value, grad in params:
+        ax.text(x, 2.95, value, ha="center", va="center", fontsize=8.5)
+        if grad is not None:
+            ax.text(
+                x, 2.35, grad, ha="center", va="center", fontsize=8.5, color="tab:red"
+            )
+        ax.annotate(
+            "",
+            xy=(x, 1.75),
+            xytext=(x, 2.05 if grad else 2.7),
+            arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.4},
+        )
+    fig.canvas.draw()  # measure the boxes, so the arrows run edge to edge
+    to_data = ax.transData.inverted()
+    stops = sorted(boxes)
+    for a, b in zip(stops[:-1], stops[1:]):
+        (_, _), (right, _) = to_data.transform(
+            boxes[a].get_bbox_patch().get_window_extent().get_points()
+        )
+        (left, _), (_, _) = to_data.transform(
+            boxes[b].get_bbox_patch().get_window_extent().get_points()
+        )
+        ax.annotate(
+            "",
+            xy=(left - 0.03, 1.45),
+            xytext=(right + 0.03, 1.45),
+            arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.6},
+        )
+    ax.set_title(
+        "the worked example: forward values in black, gradients dL/d(.) in red",
+        fontsize=10,
+    )
+    save(fig, "by-hand")
+
+
 # --- lecture 3: Keras's clip ------------------------------------------------
 
 
 def clipping() -> None:
     """Loss and true-logit gradient against the margin, exact and clipped."""
-    margins = np.linspace(-5, 25, 601)  # best wrong logit minus the true logit
+    margins = np.linspace(-5, 25, 601)  # one wrong logit minus the true one
     losses = {None: [], KERAS_EPSILON: []}
     grads = {None: [], KERAS_EPSILON: []}
     for m in margins:
         z = np.zeros((1, 10))
-        z[0, 1] = m  # the true class is 0, its logit 0
+        z[0, 1] = m  # the true class is 0, its logit 0; eight more logits at 0
         probs, sm_cache = softmax_forward(z)
         for eps in losses:
             loss, cache = cross_entropy_forward(probs, np.array([0]), clip_eps=eps)
@@ -207,11 +343,11 @@ def clipping() -> None:
         right.plot(margins, grads[eps], style, label=label)
     left.axhline(-math.log(KERAS_EPSILON), color="gray", lw=0.8)
     left.text(-4.5, -math.log(KERAS_EPSILON) + 0.5, "−log 1e-7 = 16.118", fontsize=8)
-    left.set(xlabel="margin of the best wrong logit over the true one", ylabel="loss")
-    right.set(
-        xlabel="margin of the best wrong logit over the true one",
-        ylabel="d loss / d true logit",
+    xlabel = (
+        "m = one wrong logit − the true logit"  # the other eight equal the true one
     )
+    left.set(xlabel=xlabel, ylabel="loss")
+    right.set(xlabel=xlabel, ylabel="d loss / d true logit")
     left.legend()
     right.legend()
     save(fig, "clipping")
@@ -481,6 +617,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "graph": graph,
     "clipping": clipping,
     "backward": backward,
+    "by-hand": by_hand,
     "steps": steps,
     "optimizers": optimizers,
     "runs": runs,

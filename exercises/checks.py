@@ -18,7 +18,8 @@ import numpy as np
 
 from backprop import gradcheck
 from backprop.data import write_idx
-from backprop.losses import softmax_cross_entropy
+from backprop.layers import dense_backward, dense_forward, relu_backward, relu_forward
+from backprop.losses import softmax, softmax_cross_entropy
 from backprop.model import MLP
 from backprop.optim import SGD
 
@@ -57,12 +58,14 @@ class Exercise:
         lecture: the lecture it belongs to.
         title: what it is about.
         checks: ``(description, check)`` pairs, run in order.
+        needs: optional packages the checks import (they skip without them).
     """
 
     name: str
     lecture: int
     title: str
     checks: tuple[tuple[str, Check], ...]
+    needs: tuple[str, ...] = ()  # packages beyond the core, e.g. ("tensorflow",)
 
 
 # --- lecture 1 ----------------------------------------------------------------
@@ -238,6 +241,213 @@ def leaky_at_zero(mod: ModuleType) -> None:
     expect(np.allclose(dx, 0.1), f"at x = 0 got {dx}, expected alpha = 0.1")
 
 
+# The second 2-2-2 network of exercises/by_hand.py (the lecture's worked
+# example has other numbers).
+BY_HAND = {
+    "x": [[2.0, 1.0]],
+    "y": [1],
+    "dense1.w": [[1.0, -2.0], [0.0, 1.0]],
+    "dense1.b": [0.0, 1.0],
+    "dense2.w": [[1.0, 0.0], [2.0, 1.0]],
+    "dense2.b": [-1.0, 1.0],
+}
+BY_HAND_FORWARD = ("a1", "h", "z", "p", "loss")
+BY_HAND_BACKWARD = ("dz", "dW2", "db2", "dh", "da1", "dW1", "db1")
+
+
+def _by_hand_truth() -> dict[str, np.ndarray]:
+    """Every entry of the by-hand table, computed by the engine's layers."""
+    x, y = np.array(BY_HAND["x"]), np.array(BY_HAND["y"])
+    w1, b1 = np.array(BY_HAND["dense1.w"]), np.array(BY_HAND["dense1.b"])
+    w2, b2 = np.array(BY_HAND["dense2.w"]), np.array(BY_HAND["dense2.b"])
+    a1, dense1 = dense_forward(x, w1, b1)  # (1, 2)
+    h, relu = relu_forward(a1)  # (1, 2)
+    z, dense2 = dense_forward(h, w2, b2)  # (1, 2)
+    loss, dz = softmax_cross_entropy(z, y)  # (), (1, 2)
+    dh, dw2, db2 = dense_backward(dz, dense2)
+    da1 = relu_backward(dh, relu)
+    _, dw1, db1 = dense_backward(da1, dense1, input_grad=False)
+    values = {"a1": a1, "h": h, "z": z, "p": softmax(z), "loss": loss, "dz": dz}
+    values |= {"dW2": dw2, "db2": db2, "dh": dh, "da1": da1, "dW1": dw1, "db1": db1}
+    return {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+
+
+def _table_entries(mod: ModuleType, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The student's entries ``names`` of ``TABLE``, as float arrays."""
+    table = getattr(mod, "TABLE", None)
+    expect(isinstance(table, dict), "exercises/by_hand.py must define TABLE, a dict")
+    missing = [name for name in names if table.get(name) is None]
+    if missing:
+        raise NotImplementedError(f"TABLE entries not filled in: {', '.join(missing)}")
+    entries = {}
+    for name in names:
+        try:
+            entries[name] = np.asarray(table[name], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise Wrong(
+                f"TABLE[{name!r}] is not a number or a list of numbers"
+            ) from None
+    return entries
+
+
+def _wrong_entries(mod: ModuleType, names: tuple[str, ...]) -> list[str]:
+    """What is wrong with each of the student's entries ``names``."""
+    truth, mine = _by_hand_truth(), _table_entries(mod, names)
+    problems = []
+    for name in names:
+        if mine[name].shape != truth[name].shape:
+            problems.append(
+                f"{name}: shape {mine[name].shape}, expected {truth[name].shape}"
+            )
+        elif not np.allclose(mine[name], truth[name], rtol=1e-6, atol=1e-9):
+            problems.append(f"{name}: {mine[name].tolist()} is not right")
+    return problems
+
+
+def by_hand_shapes(mod: ModuleType) -> str:
+    """Every entry of TABLE is filled in, in the engine's shapes."""
+    names = BY_HAND_FORWARD + BY_HAND_BACKWARD
+    truth, mine = _by_hand_truth(), _table_entries(mod, names)
+    wrong = [
+        f"{n}: shape {mine[n].shape}, expected {truth[n].shape}"
+        for n in names
+        if mine[n].shape != truth[n].shape
+    ]
+    expect(not wrong, "; ".join(wrong))
+    return f"{len(names)} entries"
+
+
+def by_hand_forward(mod: ModuleType) -> None:
+    """The forward values: a1, h, z, p and the loss."""
+    problems = _wrong_entries(mod, BY_HAND_FORWARD)
+    expect(not problems, "; ".join(problems))
+
+
+def by_hand_backward(mod: ModuleType) -> None:
+    """The gradients: dz, dW2, db2, dh, da1, dW1, db1."""
+    problems = _wrong_entries(mod, BY_HAND_BACKWARD)
+    hint = " (start from dz = p - y, then work back one node at a time)"
+    expect(not problems, "; ".join(problems) + (hint if problems else ""))
+
+
+def _model_with_biases(sizes: list[int], seed: int) -> MLP:
+    """A float64 MLP with non-zero biases, so bias gradients are tested."""
+    model = MLP(sizes, seed=seed, dtype="float64")
+    rng = np.random.default_rng(seed + 100)
+    for name, p in model.params.items():
+        if name.endswith(".b"):
+            p[...] = rng.normal(0, 0.3, p.shape)
+    return model
+
+
+def recursion_matches_engine(mod: ModuleType) -> str:
+    """mlp_backward equals the engine's loss and gradients for 1 to 4 layers."""
+    rng = np.random.default_rng(14)
+    worst = 0.0
+    for sizes in ([6, 3], [6, 5, 3], [6, 5, 4, 3], [6, 5, 4, 4, 3]):
+        model = _model_with_biases(sizes, seed=15)
+        x, y = rng.uniform(size=(7, 6)), rng.integers(0, 3, size=7)  # (7, 6), (7,)
+        want_loss, want = model.loss_and_grads(x, y)
+        loss, grads = mod.mlp_backward(model.params, x, y)
+        expect(
+            math.isclose(float(loss), float(want_loss), rel_tol=1e-12),
+            f"sizes {sizes}: loss {float(loss):.8f}, engine {float(want_loss):.8f}",
+        )
+        expect(
+            set(grads) == set(want), f"names {sorted(grads)}, expected {sorted(want)}"
+        )
+        for name in want:
+            report = gradcheck.compare(
+                name,
+                np.asarray(grads[name]),
+                want[name],
+                dtype=np.float64,
+                tolerance=1e-10,
+                floor=1e-12,
+                labels=("yours", "engine"),
+            )
+            if not report.passed:
+                raise Wrong(f"sizes {sizes}:\n{report}")
+            worst = max(worst, report.rel_error)
+    return f"max relative error {worst:.1e}"
+
+
+def recursion_stable(mod: ModuleType) -> None:
+    """mlp_backward stays finite for logits in the thousands (a stable softmax)."""
+    model = _model_with_biases([4, 3, 3], seed=16)
+    model.params["dense2.w"] *= 1000.0
+    x, y = np.ones((2, 4)), np.array([0, 2])
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            loss, grads = mod.mlp_backward(model.params, x, y)
+        except FloatingPointError as exc:
+            raise Wrong(f"{exc}: subtract each row's maximum logit first") from None
+    want_loss, want = model.loss_and_grads(x, y)
+    expect(
+        math.isclose(float(loss), float(want_loss), rel_tol=1e-9),
+        f"loss {float(loss)}, engine {float(want_loss)}",
+    )
+    expect(
+        all(np.allclose(grads[k], want[k], rtol=1e-9, atol=1e-12) for k in want),
+        "gradients differ from the engine's for large logits",
+    )
+
+
+def recursion_gradcheck(mod: ModuleType) -> str:
+    """The gradient checker agrees with mlp_backward on a three-layer network."""
+    model = _model_with_biases([5, 4, 4, 3], seed=17)
+    rng = np.random.default_rng(18)
+    x, y = rng.uniform(size=(4, 5)), rng.integers(0, 3, size=4)  # (4, 5), (4,)
+    _, grads = mod.mlp_backward(model.params, x, y)
+
+    def relu_inputs(_: np.ndarray) -> list[np.ndarray]:
+        """The pre-activations A_1 .. A_{L-1}, the inputs of the ReLUs."""
+        out, inputs = x, []
+        for i in range(1, model.num_layers):
+            out = out @ model.params[f"dense{i}.w"] + model.params[f"dense{i}.b"]
+            inputs.append(out)
+            out = np.maximum(out, 0)
+        return inputs
+
+    reports = [
+        gradcheck.check_gradient(
+            lambda _: mod.mlp_backward(model.params, x, y)[0],
+            p,
+            np.asarray(grads[name]),
+            name=name,
+            pre_activations=relu_inputs,
+        )
+        for name, p in model.params.items()
+    ]
+    return expect_reports(reports)
+
+
+def cost_products(mod: ModuleType) -> str:
+    """forward_flops and backward_flops count 2 M K P per product; no dX in layer 1."""
+    cases = [([784, 128, 10], 256), ([10, 5], 4), ([8, 6, 4, 2], 3)]
+    for sizes, n in cases:
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        forward = sum(2 * n * d * h for d, h in pairs)
+        backward = sum(4 * n * d * h for d, h in pairs) - 2 * n * sizes[0] * sizes[1]
+        got = mod.forward_flops(list(sizes), n)
+        expect(got == forward, f"forward_flops({sizes}, {n}) = {got}, not {forward}")
+        got = mod.backward_flops(list(sizes), n)
+        expect(
+            got == backward,
+            f"backward_flops({sizes}, {n}) = {got}, expected {backward} "
+            "(dW everywhere, dX everywhere but layer 1)",
+        )
+    return "3 networks"
+
+
+def cost_numerical(mod: ModuleType) -> str:
+    """numerical_forwards is two forward passes per weight and bias."""
+    for sizes, want in (([784, 128, 10], 203540), ([10, 5], 110), ([3, 2, 2], 28)):
+        got = mod.numerical_forwards(list(sizes))
+        expect(got == want, f"numerical_forwards({sizes}) = {got}, expected {want}")
+    return "203,540 for the paper's network"
+
+
 # --- lecture 5 ----------------------------------------------------------------
 
 
@@ -389,6 +599,119 @@ def decay_total(mod: ModuleType) -> str:
 # --- lecture 7 ----------------------------------------------------------------
 
 
+def _close(got: float, want: float, what: str) -> None:
+    """Fail unless a number matches to 1e-9 relative."""
+    expect(
+        math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-12),
+        f"{what} is {float(got):.10g}, expected {float(want):.10g}",
+    )
+
+
+def autodiff_gates(mod: ModuleType) -> str:
+    """(x + y) z at (-2, 5, -4): f = -12, df/dx = df/dy = -4, df/dz = 3."""
+    x, y, z = mod.Value(-2.0), mod.Value(5.0), mod.Value(-4.0)
+    f = (x + y) * z
+    _close(f.data, -12.0, "f = (x + y) z")
+    f.backward()
+    for name, v, want in (("x", x, -4.0), ("y", y, -4.0), ("z", z, 3.0)):
+        _close(v.grad, want, f"df/d{name}")
+    return "CS231n's example"
+
+
+def autodiff_unary(mod: ModuleType) -> None:
+    """relu, exp and log: values and derivatives (relu'(0) = 0, like the engine)."""
+    for a, want in ((1.5, 1.0), (-0.5, 0.0), (0.0, 0.0)):
+        v = mod.Value(a)
+        out = v.relu()
+        _close(out.data, max(a, 0.0), f"relu({a})")
+        out.backward()
+        _close(v.grad, want, f"d relu / dx at {a}")
+    v = mod.Value(0.7)
+    out = v.exp()
+    out.backward()
+    _close(out.data, math.exp(0.7), "exp(0.7)")
+    _close(v.grad, math.exp(0.7), "d exp / dx at 0.7")
+    v = mod.Value(2.5)
+    out = v.log()
+    out.backward()
+    _close(out.data, math.log(2.5), "log(2.5)")
+    _close(v.grad, 0.4, "d log / dx at 2.5")
+
+
+def autodiff_forks(mod: ModuleType) -> str:
+    """Gradients add where paths fork, in topological order (a diamond graph)."""
+    x = mod.Value(3.0)
+    square = x * x
+    square.backward()
+    _close(x.grad, 6.0, "d(x * x)/dx at 3 (both uses must add, with +=)")
+    # a = 2x; b = a + a * a; c = b * a: a feeds b twice and c once
+    x = mod.Value(0.5)
+    a = x * 2.0
+    b = a + a * a
+    c = b * a
+    c.backward()
+    want = 2 * (2 * 2 * 0.5 + 3 * (2 * 0.5) ** 2)  # c = 4x^2 + 8x^3
+    expect(
+        math.isclose(x.grad, want, rel_tol=1e-12),
+        f"dc/dx is {x.grad:g}, expected {want:g}: is every node's gradient complete "
+        "(all its consumers done) before its _backward runs? Sort topologically.",
+    )
+    _close(c.data, 4 * 0.25 + 8 * 0.125, "c")
+    return "x * x and a diamond"
+
+
+def _value_network_loss(mod: ModuleType, params: dict, x: np.ndarray, y: np.ndarray):
+    """The mean cross-entropy of an MLP, built from the student's Values."""
+    weights = {
+        name: [[mod.Value(w) for w in row] for row in p.tolist()]
+        if p.ndim == 2
+        else [mod.Value(b) for b in p.tolist()]
+        for name, p in params.items()
+    }
+    layers = len(params) // 2
+    total = mod.Value(0.0)
+    for row, label in zip(x.tolist(), y.tolist()):
+        out = [mod.Value(v) for v in row]
+        for i in range(1, layers + 1):
+            w, b = weights[f"dense{i}.w"], weights[f"dense{i}.b"]
+            out = [
+                sum((out[k] * w[k][j] for k in range(len(out))), b[j])
+                for j in range(len(b))
+            ]
+            if i < layers:
+                out = [v.relu() for v in out]
+        log_sum = sum((v.exp() for v in out), mod.Value(0.0)).log()
+        total = total + (log_sum - out[label])
+    return total * (1.0 / len(x)), weights
+
+
+def autodiff_matches_engine(mod: ModuleType) -> str:
+    """An MLP built from Values has the engine's loss and gradients (within 1e-9)."""
+    rng = np.random.default_rng(19)
+    model = MLP([4, 5, 3], seed=20, dtype="float64")
+    for name, p in model.params.items():
+        if name.endswith(".b"):
+            p[...] = rng.normal(0, 0.3, p.shape)
+    x, y = rng.uniform(size=(3, 4)), np.array([0, 2, 1])  # (3, 4), (3,)
+    want_loss, want = model.loss_and_grads(x, y)
+    loss, weights = _value_network_loss(mod, model.params, x, y)
+    _close(loss.data, float(want_loss), "the loss")
+    loss.backward()
+    for name, grad in want.items():
+        mine = np.array(
+            [[v.grad for v in row] for row in weights[name]]
+            if grad.ndim == 2
+            else [v.grad for v in weights[name]]
+        )
+        err = float(gradcheck.relative_error(mine, grad, floor=1e-12).max())
+        expect(
+            err < 1e-9,
+            f"{name}: your gradient differs from the engine's by {err:.2e} "
+            f"(relative), e.g. {mine.ravel()[:3]} against {grad.ravel()[:3]}",
+        )
+    return "a 4-5-3 network on 3 examples"
+
+
 def tape_matches_engine(mod: ModuleType) -> str:
     """tape_gradients equals the engine's backward pass within 1e-10 (float64)."""
     try:
@@ -497,6 +820,75 @@ def flops_epoch(mod: ModuleType) -> str:
     return f"{got / 1e9:.1f} GFLOP an epoch"
 
 
+# --- lecture 10 ---------------------------------------------------------------
+
+
+def sanity_ratios(mod: ModuleType) -> str:
+    """update_ratios is ||after - before|| / ||before|| for every parameter."""
+    rng = np.random.default_rng(21)
+    before = {"w": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
+    step = {"w": 1e-3 * rng.normal(size=(4, 3)), "b": np.zeros(3)}
+    after = {k: before[k] + step[k] for k in before}
+    got = mod.update_ratios(before, after)
+    expect(set(got) == set(before), f"names {sorted(got)}, expected {sorted(before)}")
+    for name in before:
+        want = np.linalg.norm(step[name]) / np.linalg.norm(before[name])
+        expect(
+            math.isclose(float(got[name]), float(want), rel_tol=1e-9, abs_tol=1e-15),
+            f"{name}: ratio {float(got[name]):.6g}, expected {float(want):.6g} "
+            "(one norm over all entries, not a mean of entrywise ratios)",
+        )
+    zero = mod.update_ratios({"b": np.zeros(3)}, {"b": np.zeros(3)})
+    expect(float(zero["b"]) == 0.0, "a zero parameter that did not move has ratio 0")
+    return "2 parameters"
+
+
+def sanity_dead(mod: ModuleType) -> None:
+    """dead_fraction counts the units that are 0 for every example."""
+    hidden = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0], [0.0, 0.5, 0.0, 0]])
+    got = float(mod.dead_fraction(hidden))
+    expect(
+        math.isclose(got, 0.5),
+        f"dead_fraction {got}, expected 0.5 (units 0 and 2 are dead)",
+    )
+    model = MLP([6, 8, 3], seed=22, dtype="float64")
+    model.params["dense1.b"][:3] = -100.0  # three units off for every input
+    h = model.forward(np.random.default_rng(23).uniform(size=(50, 6)))[1][0][1]
+    got = float(mod.dead_fraction(h))
+    want = 1.0 - (h > 0).any(axis=0).mean()
+    expect(math.isclose(got, want), f"dead_fraction {got} of an MLP layer, not {want}")
+
+
+def sanity_inits(mod: ModuleType) -> str:
+    """he_std and glorot_limit match the formulas and the engine's own draws."""
+    for n in (784, 128, 10):
+        expect(
+            math.isclose(mod.he_std(n), math.sqrt(2 / n), rel_tol=1e-12),
+            f"he_std({n}) = {mod.he_std(n)}, expected sqrt(2 / {n})",
+        )
+    for a, b in ((784, 128), (128, 10)):
+        want = math.sqrt(6 / (a + b))
+        expect(
+            math.isclose(mod.glorot_limit(a, b), want, rel_tol=1e-12),
+            f"glorot_limit({a}, {b}) = {mod.glorot_limit(a, b)}, expected {want:.6g}",
+        )
+    he = MLP([784, 128, 10], seed=24, init="he", dtype="float64").params["dense1.w"]
+    glorot = MLP([784, 128, 10], seed=24, init="glorot", dtype="float64")
+    g = glorot.params["dense1.w"]
+    expect(
+        abs(float(he.std()) / mod.he_std(784) - 1) < 0.02,
+        f"the engine's He weights have sd {float(he.std()):.4f}, "
+        f"your he_std(784) is {mod.he_std(784):.4f}",
+    )
+    expect(
+        float(np.abs(g).max()) <= mod.glorot_limit(784, 128)
+        and float(np.abs(g).max()) > 0.99 * mod.glorot_limit(784, 128),
+        f"the engine's Glorot weights reach {float(np.abs(g).max()):.4f}, "
+        f"your glorot_limit(784, 128) is {mod.glorot_limit(784, 128):.4f}",
+    )
+    return f"He sd {mod.he_std(784):.4f}, Glorot limit {mod.glorot_limit(784, 128):.4f}"
+
+
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in (
@@ -540,6 +932,35 @@ EXERCISES: dict[str, Exercise] = {
             ),
         ),
         Exercise(
+            "by_hand",
+            4,
+            "a forward and backward pass by hand",
+            (
+                ("every entry filled in, in the engine's shapes", by_hand_shapes),
+                ("forward values", by_hand_forward),
+                ("gradients", by_hand_backward),
+            ),
+        ),
+        Exercise(
+            "backward_recursion",
+            4,
+            "the backward recursion (BP1-BP4) for any depth",
+            (
+                ("equal to the engine for 1 to 4 layers", recursion_matches_engine),
+                ("stable for large logits", recursion_stable),
+                ("passes the gradient checker", recursion_gradcheck),
+            ),
+        ),
+        Exercise(
+            "gradient_cost",
+            4,
+            "the cost of a gradient: backpropagation and finite differences",
+            (
+                ("FLOPs of the forward and backward products", cost_products),
+                ("forward passes of central differences", cost_numerical),
+            ),
+        ),
+        Exercise(
             "numerical_gradient",
             5,
             "central differences and relative error",
@@ -568,10 +989,25 @@ EXERCISES: dict[str, Exercise] = {
             ),
         ),
         Exercise(
+            "autodiff",
+            7,
+            "reverse-mode autodiff of scalars, in about 60 lines",
+            (
+                ("add and multiply gates", autodiff_gates),
+                ("relu, exp and log", autodiff_unary),
+                ("forks add, in topological order", autodiff_forks),
+                (
+                    "an MLP of Values has the engine's gradients",
+                    autodiff_matches_engine,
+                ),
+            ),
+        ),
+        Exercise(
             "tape_gradients",
             7,
             "the engine's gradients from tf.GradientTape",
             (("tape gradients equal the engine's", tape_matches_engine),),
+            needs=("tensorflow",),
         ),
         Exercise(
             "minibatches",
@@ -590,6 +1026,16 @@ EXERCISES: dict[str, Exercise] = {
             (
                 ("FLOPs of one step", flops_step),
                 ("FLOPs of one epoch", flops_epoch),
+            ),
+        ),
+        Exercise(
+            "sanity_checks",
+            10,
+            "update ratios, dead units and the scale of initial weights",
+            (
+                ("update/weight ratios", sanity_ratios),
+                ("the share of dead units", sanity_dead),
+                ("He's and Glorot's scales", sanity_inits),
             ),
         ),
     )

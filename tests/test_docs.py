@@ -7,9 +7,12 @@
 * A ```` ```text title="Output" ```` block right after a code block is what the
   code must print. Words must match; each number must match within one unit
   of its last digit shown (``2.303`` means 2.302 to 2.304; integers exactly),
-  or within the tolerance in the title: ``title="Output (± 0.002)"`` absolute,
-  ``title="Output (± 5%)"`` relative; ``(± any)`` only for timings, which
-  depend on the machine: their words are checked, their numbers not.
+  or within the tolerance of an HTML comment on the line above the block,
+  which the reader does not see: ``<!-- tolerance: ± 0.002 -->`` absolute,
+  ``<!-- tolerance: ± 5% -->`` relative, ``<!-- tolerance: timing -->`` for
+  timings, which depend on the machine: their words are checked, their
+  numbers not. (A tolerance in the title, ``title="Output (± any)"``, is
+  still read, and ``docs/hooks.py`` removes it from the rendered title.)
 * Every figure has its command written under it, and the command names a
   figure of ``docs/make_figures.py``; every shown ``python -m`` command parses.
 
@@ -40,6 +43,7 @@ PAGES = sorted(DOCS.rglob("*.md"))
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 TOLERANCE = re.compile(r"±\s*(?P<value>any|[0-9.eE+-]+)\s*(?P<percent>%?)")
+ANNOTATION = re.compile(r"^\s*<!--\s*tolerance:\s*(?P<spec>.*?)\s*-->\s*$")
 IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)]+\.png)\)")
 
 
@@ -51,6 +55,7 @@ class Block:
     info: str
     code: str
     line: int  # 1-based line of the opening fence
+    annotation: str = ""  # the tolerance comment on the line above, if any
 
     @property
     def is_include(self) -> bool:
@@ -81,19 +86,39 @@ def fenced_blocks(text: str) -> list[Block]:
             continue
         indent, fence, info = m["indent"], m["fence"], m["info"].strip()
         lang = info.split()[0] if info else ""
+        above = ANNOTATION.match(lines[i - 1]) if i else None
         body = []
         j = i + 1
         while j < len(lines) and lines[j].strip() != fence:
             line = lines[j]
             body.append(line[len(indent) :] if line.startswith(indent) else line)
             j += 1
-        blocks.append(Block(lang, info, "\n".join(body) + "\n", i + 1))
+        blocks.append(
+            Block(
+                lang,
+                info,
+                "\n".join(body) + "\n",
+                i + 1,
+                above["spec"] if above else "",
+            )
+        )
         i = j + 1
     return blocks
 
 
-def tolerance_of(info: str) -> tuple[float | None, bool]:
-    """The tolerance an Output title states: ``(value, relative)`` or ``(None, _)``."""
+def tolerance_of(info: str, annotation: str = "") -> tuple[float | None, bool]:
+    """An Output's tolerance: ``(value, relative)``, or ``(None, _)`` for none.
+
+    The annotation (``± 0.002``, ``± 5%``, ``timing``) wins over a tolerance
+    left in the title.
+    """
+    if annotation.strip() in ("timing", "any", "± any"):
+        return math.inf, False  # timings: the words are checked, the numbers not
+    if annotation:
+        m = TOLERANCE.search(annotation)
+        if not m:
+            raise ValueError(f"unreadable tolerance annotation {annotation!r}")
+        return float(m["value"]), bool(m["percent"])
     m = TOLERANCE.search(info)
     if not m:
         return None, False
@@ -111,9 +136,11 @@ def last_digit_unit(token: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
-def compare_output(expected: str, actual: str, info: str) -> list[str]:
+def compare_output(
+    expected: str, actual: str, info: str, annotation: str = ""
+) -> list[str]:
     """Differences between an Output block and what the code printed."""
-    value, relative = tolerance_of(info)
+    value, relative = tolerance_of(info, annotation)
     exp_lines = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
     act_lines = [ln.rstrip() for ln in actual.strip("\n").splitlines()]
     if len(exp_lines) != len(act_lines):
@@ -170,6 +197,24 @@ def test_fenced_blocks_finds_code_outputs_and_includes():
     assert tolerance_of(blocks[1].info) == (0.5, False)
 
 
+def test_tolerance_annotations_are_read_from_a_comment_above_the_output():
+    text = (
+        "```python\nprint(1)\n```\n\n<!-- tolerance: ± 5% -->\n"
+        '```text title="Output"\n1\n```\n\n<!-- tolerance: timing -->\n'
+        '```text title="Output"\n2 ms\n```\n```text title="Output"\n3\n```\n'
+    )
+    blocks = fenced_blocks(text)
+    assert [b.annotation for b in blocks] == ["", "± 5%", "timing", ""]
+    assert tolerance_of(blocks[1].info, blocks[1].annotation) == (5.0, True)
+    assert tolerance_of(blocks[2].info, blocks[2].annotation) == (math.inf, False)
+    assert tolerance_of(blocks[3].info, blocks[3].annotation) == (None, False)
+    assert compare_output("100", "104", "Output", "± 5%") == []
+    assert compare_output("2 ms", "9 ms", "Output", "timing") == []
+    assert compare_output("2 ms", "9 s", "Output", "timing")
+    with pytest.raises(ValueError):
+        tolerance_of("Output", "roughly")
+
+
 def test_compare_output_tolerates_the_last_digit_and_nothing_more():
     assert compare_output("loss 2.303\n", "loss 2.3035\n", 'title="Output"') == []
     assert compare_output("loss 2.303\n", "loss 2.305\n", 'title="Output"')
@@ -183,6 +228,35 @@ def test_compare_output_tolerates_the_last_digit_and_nothing_more():
     assert compare_output("0.5 ms", "7.25 s", 'title="Output (± any)"')
     assert compare_output("loss 2.303", "gain 2.303", "Output")
     assert compare_output("a\nb", "a", "Output")
+
+
+def load_hooks():
+    """docs/hooks.py as a module (it needs MkDocs for its error type)."""
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_includes_leave_the_docstring_out_unless_asked():
+    hooks = load_hooks()
+    code = hooks.include_source("backprop/layers.py", "dense_backward")
+    assert code.startswith("def dense_backward(") and '"""' not in code
+    assert "dw = x.T @ dout  # (D, H)" in code
+    kept = hooks.include_source("backprop/layers.py", "dense_backward", doc=True)
+    assert "Gradients of the affine layer." in kept
+    method = hooks.include_source("backprop/model.py", "MLP.forward")
+    assert method.startswith("def forward(self") and "\n    caches = []" in method
+    line = '--8<-- "backprop/layers.py::dense_backward"'
+    assert re.fullmatch(
+        r'--8<-- "backprop/layers.py:\d+:\d+,\d+:\d+"', hooks.expand(line)
+    )
+    doc = hooks.expand('--8<-- "backprop/layers.py::dense_backward+doc"')
+    assert re.fullmatch(r'--8<-- "backprop/layers.py:\d+:\d+"', doc)
+    assert hooks.hide_tolerances('```text title="Output (± any)"') == (
+        '```text title="Output"'
+    )
 
 
 # --- the site -------------------------------------------------------------------
@@ -212,6 +286,7 @@ def test_site_builds_strict_offline(tmp_path, monkeypatch):
     text = html.unescape(re.sub(r"<[^>]+>", "", lecture4))  # code without highlighting
     assert "def dense_backward(" in text  # included from backprop/layers.py
     assert "dw = x.T @ dout  # (D, H)" in text
+    assert "Gradients of the affine layer." not in text  # docstrings left out
     assert 'class="arithmatex"' in lecture4  # math left for MathJax
     assert "\\mathrm{d}W" in lecture4
     assert (site / "javascripts" / "vendor" / "mathjax" / "tex-svg.js").is_file()
@@ -223,6 +298,9 @@ def test_site_builds_strict_offline(tmp_path, monkeypatch):
         # viewable offline: no script or stylesheet from another host
         remote = re.findall(r'(?:src|href)="(https?://[^"]+\.(?:js|css))"', text)
         assert not remote, f"{page_id(page)} loads {remote}"
+        # the tests' tolerances are not shown to readers
+        shown = re.findall(r'class="filename">(Output[^<]*)<', text)
+        assert not [t for t in shown if "±" in t], f"{page_id(page)}: {shown}"
 
 
 def test_every_page_is_in_the_nav():
@@ -247,7 +325,7 @@ def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
         where = f"{page_id(page)}:{block.line}"
         if block.is_output:
             assert printed is not None, f"{where}: Output block after no code block"
-            problems = compare_output(block.code, printed, block.info)
+            problems = compare_output(block.code, printed, block.info, block.annotation)
             assert not problems, (
                 f"{where}: " + "; ".join(problems) + (f"\n--- printed ---\n{printed}")
             )
@@ -352,3 +430,27 @@ def test_shown_commands_exist_and_their_flags_parse(monkeypatch):
             pytest.fail(f"{where}: python -m {module} {' '.join(args)}: exit {exc}")
         checked += 1
     assert checked > 0
+
+
+def test_every_ungraded_exercise_has_a_worked_answer():
+    """Each lecture's exercises not marked (graded) have an answer on answers.md."""
+    answers = (DOCS / "answers.md").read_text()
+    sections = re.split(r"^## Lecture (\d+)\b", answers, flags=re.M)
+    answered = {
+        int(number): set(
+            map(int, re.findall(r'^\?\?\? note "Exercise (\d+)', body, re.M))
+        )
+        for number, body in zip(sections[1::2], sections[2::2])
+    }
+    for page in sorted((DOCS / "lectures").glob("*.md")):
+        lecture = int(page.name[:2])
+        text = page.read_text()
+        exercises = text[text.index("## Exercises") :]
+        items = re.findall(r"^(\d+)\. (.*)$", exercises, flags=re.M)
+        ungraded = {int(n) for n, first in items if "(graded)" not in first}
+        missing = ungraded - answered.get(lecture, set())
+        assert not missing, (
+            f"{page_id(page)}: no answer to exercise(s) {sorted(missing)}"
+        )
+        extra = answered.get(lecture, set()) - ungraded
+        assert not extra, f"answers.md answers {sorted(extra)} of lecture {lecture}"
