@@ -1,47 +1,39 @@
 """A model for the explorer when none is given: the paper's, trained briefly.
 
-``train_first_run`` trains the paper's 784-128-10 MLP (its defaults, see
-``backprop.training.EngineConfig``) for ``FIRST_RUN_EPOCHS`` epochs with a
-progress bar, and leaves a run folder as ``backprop.train`` does:
-``config.json``, ``history.json`` (with the diagnostics of
-``backprop.diagnostics``) and ``model.npz``, which ``--resume`` can continue.
+``train_first_run`` runs the training command itself, ``python -m
+backprop.train``, for ``FIRST_RUN_EPOCHS`` epochs of the paper's configuration
+(``backprop.training.EngineConfig``), in a process of its own that shares the
+terminal (its progress bar and epoch lines show). So the run folder it leaves
+is exactly what ``backprop.train`` leaves, with the same guards: config.json,
+history.json (with the diagnostics) and model.npz, which ``--resume`` can
+continue.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
+import subprocess
+import sys
 from pathlib import Path
 
-import numpy as np
-
-from backprop.data import NUM_CLASSES, load_pixels, to_inputs
-from backprop.device import get_xp, resolve_device, to_device
-from backprop.diagnostics import PROBE_SIZE, Diagnostics
-from backprop.kernels import resolve_kernels
-from backprop.model import MLP
-from backprop.optim import Adam
-from backprop.runs import (
-    CONFIG_FILE,
-    MODEL_FILE,
-    Checkpoint,
-    library_versions,
-    new_run_dir,
-    save_checkpoint,
-    write_history,
-    write_json,
-)
-from backprop.training import (
-    EngineConfig,
-    epoch_line,
-    epoch_record,
-    loss_and_accuracy,
-    make_step,
-    train_epoch,
-    training_inputs,
-)
+from backprop.errors import BackpropError
+from backprop.runs import new_run_dir
+from backprop.training import EngineConfig
 
 FIRST_RUN_EPOCHS = 2
+
+
+def train_flags(cfg: EngineConfig) -> list[str]:
+    """The command-line flags of ``backprop.train`` that name ``cfg``."""
+    flags = []
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):  # --hidden 256,128
+            value = ",".join(str(v) for v in value)
+        flags += ["--" + field.name.replace("_", "-"), str(value)]
+    return flags
 
 
 def train_first_run(
@@ -61,66 +53,19 @@ def train_first_run(
         the run folder, holding config.json, history.json and model.npz.
 
     Raises:
-        BackpropError: bad settings or data (as ``backprop.train``).
+        BackpropError: the training command failed (it has said why).
+        KeyboardInterrupt: it was interrupted.
     """
     cfg = cfg or EngineConfig(epochs=FIRST_RUN_EPOCHS)
-    cfg.validate()
-    device = resolve_device(cfg.device, announce=not quiet)
-    xp = get_xp(device)
-    kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
-    rng = np.random.default_rng(cfg.seed)  # the weights, then each epoch's order
-    (px_train, y_train), (px_test, y_test) = load_pixels(cfg.dataset, cfg.data_dir)
-    x_train = to_device(training_inputs(px_train, kernels, cfg.dtype), xp)  # (N, D)
-    y_train = to_device(y_train, xp)  # (N,)
-    x_test = to_device(to_inputs(px_test, cfg.dtype), xp)  # (N_test, D)
-    y_test = to_device(y_test, xp)  # (N_test,)
-    sizes = [x_train.shape[1], *cfg.hidden, NUM_CLASSES]
-    model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
-    opt = Adam(lr=cfg.lr, mode=cfg.adam)
-    step = Diagnostics(
-        make_step(kernels, model, opt, x_train, y_train, cfg.batch_size),
-        model,
-        x_test[:PROBE_SIZE],
-    )
     out = out or new_run_dir(f"{cfg.dataset}-seed{cfg.seed}")
-    out.mkdir(parents=True, exist_ok=True)
-    run_config = {
-        **dataclasses.asdict(cfg),
-        "device": device,
-        "kernels": kernels,
-        "sizes": model.sizes,
-    }
-    write_json(out / CONFIG_FILE, run_config)
-    history: list[dict] = []
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        train = train_epoch(
-            model,
-            opt,
-            x_train,
-            y_train,
-            cfg.batch_size,
-            rng,
-            step=step,
-            epoch=epoch,
-            progress=not quiet,
+    command = [sys.executable, "-m", "backprop.train", "--out", str(out)]
+    command += train_flags(cfg) + (["--quiet"] if quiet else [])
+    status = subprocess.run(command).returncode
+    if status == 130:
+        raise KeyboardInterrupt
+    if status != 0:
+        raise BackpropError(
+            f"training the first model into {out} failed (python -m backprop.train "
+            f"exit status {status}; its message is above)"
         )
-        diagnostics = step.summary()
-        test = loss_and_accuracy(model, x_test, y_test)
-        seconds = time.perf_counter() - start
-        history.append(epoch_record(epoch, train, test, seconds, diagnostics))
-        if not quiet:
-            print(epoch_line(history[-1], cfg.epochs), flush=True)
-    write_history(out, history)
-    save_checkpoint(
-        out / MODEL_FILE,
-        Checkpoint(
-            model.params,
-            opt.state_dict(),
-            rng.bit_generator.state,
-            run_config,
-            history,
-            library_versions(),
-        ),
-    )
     return out
