@@ -453,7 +453,10 @@ def runs() -> None:
             str(seed),
             "--device",
             "cpu",
+            "--kernels",
+            "reference",  # the lectures' code
             "--quiet",
+            "--overwrite",
             "--out",
             str(out),
         )
@@ -520,7 +523,9 @@ def evaluate() -> None:
     if not (run / "model.npz").is_file():
         runs()
     out = RUNS_DIR / "evaluate-seed-0"
-    command("-m", "backprop.evaluate", str(run), "--out", str(out), "--quiet")
+    command(
+        "-m", "backprop.evaluate", str(run), "--out", str(out), "--quiet", "--overwrite"
+    )
     for name in ("curves", "confusion", "correct", "mistakes", "weights"):
         shutil.copy(out / f"{name}.png", FIGURES_DIR / f"{name}.png")
         print(f"wrote docs/figures/{name}.png")
@@ -539,7 +544,10 @@ def crossval() -> None:
         "0",
         "--device",
         "cpu",
+        "--kernels",
+        "reference",  # the lectures' code
         "--quiet",
+        "--overwrite",
         "--out",
         str(out),
     )
@@ -560,6 +568,7 @@ def tf_run() -> None:
         "--seed",
         "0",
         "--quiet",
+        "--overwrite",
         "--out",
         str(out),
     )
