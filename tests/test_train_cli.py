@@ -139,7 +139,7 @@ def test_resume_rejects_a_different_model(synthetic_dir, tmp_path, capsys):
     run_cli(synthetic_dir, tmp_path / "r", "--epochs", "1")
     ckpt = str(tmp_path / "r" / "model.npz")
     assert train.main(["--resume", ckpt, "--hidden", "32", "--epochs", "2"]) == 1
-    assert "the run used --hidden (16,), not (32,)" in one_line_error(capsys)
+    assert "the run used --hidden 16, not 32" in one_line_error(capsys)
     with pytest.raises(SystemExit):
         train.main(["--resume", ckpt, "--epochs", "1"])
     assert "already holds 1 epochs" in one_line_error(capsys)
@@ -190,6 +190,10 @@ def test_gpu_missing_is_one_line_and_auto_falls_back(synthetic_dir, tmp_path, ca
     assert run_cli(synthetic_dir, tmp_path / "g", "--device", "gpu") == 1
     assert "--device gpu is not available" in one_line_error(capsys)
     assert run_cli(synthetic_dir, tmp_path / "a", "--device", "auto") == 0
+    assert "device auto" not in capsys.readouterr().out  # --quiet: no notices
+    argv = ["--data-dir", str(synthetic_dir), "--out", str(tmp_path / "b")]
+    argv += ["--epochs", "1", "--hidden", "8", "--device", "auto"]
+    assert train.main(argv) == 0
     assert "device auto: using the CPU" in capsys.readouterr().out
 
 

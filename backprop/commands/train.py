@@ -123,7 +123,7 @@ def run(
         cfg = resume_config(cfg, ckpt, typed, resume)
         out = out or resume.parent
     cfg.validate()
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, announce=not quiet)
     xp = get_xp(device)
     kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
 

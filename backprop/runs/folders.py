@@ -140,6 +140,11 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[MLP, Checkpoint, 
     return model, ckpt, folder
 
 
+def as_flag(value: Any) -> str:
+    """A setting as it is typed on the command line: ``(256, 128)`` is ``256,128``."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
 def resume_config(cfg: C, ckpt: Checkpoint, typed: set[str], path: Path) -> C:
     """The checkpoint's run settings, refusing typed flags that contradict them.
 
@@ -174,9 +179,8 @@ def resume_config(cfg: C, ckpt: Checkpoint, typed: set[str], path: Path) -> C:
             saved[key] = getattr(cfg, key)
         elif key in typed and getattr(cfg, key) != saved[key]:
             flag = "--" + key.replace("_", "-")
-            raise CheckpointError(
-                f"{path}: the run used {flag} {saved[key]}, not {getattr(cfg, key)}"
-            )
+            used, asked = as_flag(saved[key]), as_flag(getattr(cfg, key))
+            raise CheckpointError(f"{path}: the run used {flag} {used}, not {asked}")
     resumed = dataclasses.replace(cfg, **saved)
     try:
         dataclasses.replace(resumed, epochs=1).validate()
