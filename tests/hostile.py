@@ -92,3 +92,23 @@ def train_argv(data_dir: Path, out: Path, *extra: str) -> list[str]:
         *("--device", "cpu", "--kernels", "reference", "--lr", "0.01"),
         *extra,
     ]
+
+
+def break_checkpoint_write(monkeypatch, call: int, error: BaseException) -> None:
+    """Make the ``call``-th ``np.savez`` (1-based) write half a file, then raise.
+
+    Training saves a checkpoint at epoch 0 and after each epoch, so ``call=3``
+    breaks the checkpoint of epoch 2.
+    """
+    import numpy as np
+
+    real_savez, calls = np.savez, []
+
+    def savez(file, **arrays):
+        calls.append(1)
+        if len(calls) == call:
+            file.write(b"PK half a checkpoint")
+            raise error
+        return real_savez(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez)

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hostile import run_hostile, train_argv
+from hostile import break_checkpoint_write, run_hostile, train_argv
 
 from backprop.commands import evaluate, train
 from backprop.errors import OutputError
@@ -215,16 +215,7 @@ def test_a_resume_into_a_new_folder_names_the_file_it_wrote(
 def test_ctrl_c_in_the_checkpoint_write_tells_the_truth(
     synthetic_dir, tmp_path, capsys, monkeypatch
 ):
-    real_savez, calls = np.savez, []
-
-    def savez(file, **arrays):
-        calls.append(1)
-        if len(calls) == 3:  # the checkpoint of epoch 2, half written
-            file.write(b"PK")
-            raise KeyboardInterrupt
-        return real_savez(file, **arrays)
-
-    monkeypatch.setattr(np, "savez", savez)
+    break_checkpoint_write(monkeypatch, 3, KeyboardInterrupt)  # epoch 2's checkpoint
     out = tmp_path / "run"
     run_hostile(
         train.main,

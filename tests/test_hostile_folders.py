@@ -8,9 +8,8 @@ import stat
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from hostile import run_hostile, train_argv
+from hostile import break_checkpoint_write, run_hostile, train_argv
 from PIL import Image, ImageDraw
 
 from backprop.commands import crossval, evaluate, predict, train
@@ -168,16 +167,9 @@ def test_a_second_writer_fails_at_once(synthetic_dir, tmp_path, capsys):
 def test_full_disk_keeps_the_last_good_checkpoint(
     synthetic_dir, tmp_path, capsys, monkeypatch
 ):
-    real_savez, calls = np.savez, []
-
-    def savez(file, **arrays):
-        calls.append(1)
-        if len(calls) == 3:  # epoch 0 and 1 are saved, epoch 2 meets a full disk
-            file.write(b"half a checkpoint")
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_savez(file, **arrays)
-
-    monkeypatch.setattr(np, "savez", savez)
+    break_checkpoint_write(
+        monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device")
+    )  # epoch 2's checkpoint
     out = tmp_path / "run"
     run_hostile(
         train.main,
