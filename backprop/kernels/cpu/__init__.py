@@ -21,6 +21,7 @@ of a layer, C classes, P parameter values.
 """
 
 from backprop.kernels.cpu.adam import adam_algorithm1, adam_keras
+from backprop.kernels.cpu.augment import distort
 from backprop.kernels.cpu.layers import (
     bias_add,
     bias_relu,
@@ -34,6 +35,7 @@ __all__ = [
     "adam_keras",
     "bias_add",
     "bias_relu",
+    "distort",
     "gather_scale",
     "relu_backward_bias_grad",
     "softmax_cross_entropy",

@@ -13,6 +13,8 @@ Array = Any  # a C-contiguous numpy.ndarray
 # (an epoch took 4x as long with Numba's OpenMP threads, 5% longer with its
 # workqueue threads), as Numba's threads compete with OpenBLAS's for the cores.
 jit = numba.njit(cache=True, error_model="numpy")
+# For a kernel that Python threads may run side by side (it releases the GIL).
+jit_nogil = numba.njit(cache=True, error_model="numpy", nogil=True)
 
 
 def check_shapes(kernel: str, ok: bool, **arrays: Array) -> None:
