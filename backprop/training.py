@@ -90,6 +90,19 @@ class EngineConfig(TrainConfig):
     init: str = "paper"
     adam: str = "keras"
     kernels: str = "auto"
+    augment: bool = False
+    augment_strength: float = 1.0
+    augment_fraction: float = 1.0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first value out of range."""
+        super().validate()
+        s = self.augment_strength
+        if not (math.isfinite(s) and 0 < s <= 4):
+            raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")
+        f = self.augment_fraction
+        if not (math.isfinite(f) and 0 < f <= 1):
+            raise ConfigError(f"--augment-fraction must be in (0, 1], got {f}")
 
 
 def reference_step(

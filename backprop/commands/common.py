@@ -220,6 +220,25 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         help="fused: hand-written Numba kernels around the BLAS products; "
         "reference: the lectures' code; auto: fused when Numba imports",
     )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="distort every training image afresh each epoch: rotation, scale, "
+        "shear, shift, elastic, stroke thickness, blur, noise (backprop.augment)",
+    )
+    p.add_argument(
+        "--augment-strength",
+        type=float,
+        default=d.augment_strength,
+        help="with --augment, multiply every distortion's range by this (0, 4]",
+    )
+    p.add_argument(
+        "--augment-fraction",
+        type=float,
+        default=d.augment_fraction,
+        help="with --augment, the share of the training images distorted each "
+        "epoch (0, 1]; the others are left as they are",
+    )
 
 
 def parse_with_typed(

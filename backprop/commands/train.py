@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backprop.augment import Augmentation, EpochAugmenter, augmentation_record
 from backprop.commands.common import (
     add_engine_flags,
     add_output_flags,
@@ -170,6 +171,20 @@ def run(
                 f"{resume} already holds {len(history)} epochs; "
                 "pass --epochs greater than that"
             )
+    augmentation = None  # --augment's settings and key, kept in the checkpoint
+    if cfg.augment:
+        saved = None if ckpt is None else ckpt.config.get("augmentation")
+        where = resume if ckpt is not None else None
+        augmentation = augmentation_record(
+            cfg.augment_strength,
+            cfg.augment_fraction,
+            saved,
+            where,
+            rng,
+            px_train.shape[1],
+        )
+        if not x_train.flags.writeable:  # the fused step's pixels are the dataset's
+            x_train = x_train.copy()
     # The data sets go to the device once, here, and stay there.
     x_train, y_train = to_device(x_train, xp), to_device(y_train, xp)
     x_test, y_test = to_device(x_test, xp), to_device(y_test, xp)
@@ -193,7 +208,16 @@ def run(
             max_steps=max_steps,
         )
 
+    augmenter = None
+    if augmentation is not None:  # writes each epoch's distorted images into x_train
+        aug = Augmentation(**augmentation["settings"])
+        augmenter = EpochAugmenter(
+            px_train, x_train, aug, augmentation["entropy"], kernels
+        )
+
     if dry_run:
+        if augmenter is not None:
+            augmenter.fill(1)
         loss, _ = one_epoch(1, max_steps=1)
         test_loss, _ = loss_and_accuracy(
             model, x_test[: cfg.batch_size], y_test[: cfg.batch_size]
@@ -216,6 +240,8 @@ def run(
         "sizes": model.sizes,
         "data": data,  # where the data was, and the SHA-256 of its files
     }
+    if augmentation is not None:
+        run_config["augmentation"] = augmentation
 
     def checkpoint() -> None:
         writer.save(
@@ -240,6 +266,8 @@ def run(
             )
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             start = time.perf_counter()
+            if augmenter is not None:
+                augmenter.fill(epoch)  # this epoch's distorted training images
             train = one_epoch(epoch)
             diagnostics = step.summary()  # read back once per epoch
             test = loss_and_accuracy(model, x_test, y_test)

@@ -53,7 +53,12 @@ RUN_DEFINING = (
     "data_dir",
     "init",
     "adam",
+    "augment",
+    "augment_strength",
+    "augment_fraction",
 )
+# Run-defining settings that older checkpoints lack, with what they meant then.
+ADDED_LATER = {"augment": False, "augment_strength": 1.0, "augment_fraction": 1.0}
 # What each run-defining setting must be in a checkpoint's config.
 SAVED_CHOICES = {"dtype": DTYPES, "dataset": DATASETS, "init": tuple(INITIALIZERS)}
 SAVED_CHOICES["adam"] = ADAM_MODES
@@ -164,17 +169,19 @@ def resume_config(cfg: C, ckpt: Checkpoint, typed: set[str], path: Path) -> C:
         CheckpointError: the checkpoint has no config, a setting in it has the
             wrong type or is out of range, or a typed flag differs.
     """
-    saved: dict[str, Any] = ckpt.config
-    missing = [k for k in RUN_DEFINING if k not in saved]
+    fields = {f.name for f in dataclasses.fields(cfg)}  # type: ignore[arg-type]
+    defining = [k for k in RUN_DEFINING if k in fields]
+    saved: dict[str, Any] = {**ADDED_LATER, **ckpt.config}
+    missing = [k for k in defining if k not in saved]
     if missing:
         raise CheckpointError(
             f"{path}: checkpoint has no training config ({', '.join(missing)} missing)"
         )
-    saved = {k: saved[k] for k in RUN_DEFINING}
+    saved = {k: saved[k] for k in defining}
     check_saved_config(path, saved)
     saved["hidden"] = tuple(saved["hidden"])
     movable = {"data_dir"} if isinstance(ckpt.config.get("data"), dict) else set()
-    for key in RUN_DEFINING:
+    for key in defining:
         if key in movable and key in typed:
             saved[key] = getattr(cfg, key)
         elif key in typed and getattr(cfg, key) != saved[key]:
@@ -224,6 +231,10 @@ def check_saved_config(path: Path, saved: dict[str, Any]) -> None:
         "seed": integer(saved["seed"]),
         "data_dir": saved["data_dir"] is None or isinstance(saved["data_dir"], str),
     }
+    if "augment" in saved:
+        good["augment"] = isinstance(saved["augment"], bool)
+        for key in ("augment_strength", "augment_fraction"):
+            good[key] = integer(saved[key]) or isinstance(saved[key], float)
     good.update({k: saved[k] in choices for k, choices in SAVED_CHOICES.items()})
     for key, ok in good.items():
         if not ok:
