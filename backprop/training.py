@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from backprop.data import NUM_CLASSES, to_inputs
+from backprop.data import to_inputs
 from backprop.device import to_device, to_numpy, xp_of
 from backprop.errors import ConfigError, NonFiniteLossError
 from backprop.losses import log_softmax
@@ -339,48 +339,3 @@ def headline(result: dict, paper: bool) -> str:
         f"test accuracy {acc:.4f} (paper {PAPER_RESULTS['test_accuracy']}), "
         f"test loss {loss:.4f} (paper {PAPER_RESULTS['test_loss']})"
     )
-
-
-def fit(
-    cfg: EngineConfig,
-    x: Array,
-    y: Array,
-    rng: np.random.Generator,
-    device: str,
-    *,
-    kernels: str = "reference",
-    progress: bool = False,
-) -> tuple[MLP, float, float]:
-    """Train a fresh model for ``cfg.epochs`` epochs, as ``backprop.train`` does.
-
-    Args:
-        cfg: the run's settings.
-        x: training inputs on the device, (N, D), as ``training_inputs`` makes
-            them for ``kernels``.
-        y: integer labels on the device, (N,).
-        rng: draws the initial weights, then each epoch's order.
-        device: ``cpu`` or ``gpu``.
-        kernels: ``"reference"`` or ``"fused"``.
-        progress: show a progress bar per epoch.
-
-    Returns:
-        ``(model, last epoch's training loss, its training accuracy)``.
-    """
-    sizes = [x.shape[1], *cfg.hidden, NUM_CLASSES]
-    model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
-    opt = Adam(lr=cfg.lr, mode=cfg.adam)
-    step = make_step(kernels, model, opt, x, y, cfg.batch_size)
-    loss, acc = float("nan"), float("nan")
-    for epoch in range(1, cfg.epochs + 1):
-        loss, acc = train_epoch(
-            model,
-            opt,
-            x,
-            y,
-            cfg.batch_size,
-            rng,
-            step=step,
-            epoch=epoch,
-            progress=progress,
-        )
-    return model, loss, acc

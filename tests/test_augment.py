@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,16 @@ def test_bad_augment_flags_are_usage_errors(flags, message, tmp_path, capsys):
         train.main(["--augment", "--out", str(tmp_path / "r"), *flags])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_crossval_augments_every_fold(small_mnist, tmp_path, capsys):
+    from backprop.commands import crossval
+
+    base = ["--data-dir", str(small_mnist), "--folds", "2", "--epochs", "2", "--quiet"]
+    assert crossval.main([*base, "--out", str(tmp_path / "plain")]) == 0
+    assert crossval.main([*base, "--augment", "--out", str(tmp_path / "aug")]) == 0
+    plain = (tmp_path / "plain" / "crossval.json").read_text()
+    augmented = (tmp_path / "aug" / "crossval.json").read_text()
+    assert '"augment": true' in augmented and '"augment": false' in plain
+    folds = [json.loads(t)["fold_results"] for t in (plain, augmented)]
+    assert [f["val_loss"] for f in folds[0]] != [f["val_loss"] for f in folds[1]]

@@ -22,8 +22,81 @@ from backprop.errors import ConfigError, NonFiniteLossError
 from backprop.finite import first_non_finite
 from backprop.kernels import resolve_kernels
 from backprop.memory import check_fits
+from backprop.model import MLP
+from backprop.optim import Adam
 from backprop.runs.provenance import data_record
-from backprop.training import EngineConfig, fit, loss_and_accuracy, training_inputs
+from backprop.training import (
+    Array,
+    EngineConfig,
+    loss_and_accuracy,
+    make_step,
+    train_epoch,
+    training_inputs,
+)
+
+
+def fit(
+    cfg: EngineConfig,
+    x: Array,
+    y: Array,
+    rng: np.random.Generator,
+    device: str,
+    *,
+    kernels: str = "reference",
+    progress: bool = False,
+    pixels: np.ndarray | None = None,
+) -> tuple[MLP, float, float]:
+    """Train a fresh model for ``cfg.epochs`` epochs, as ``backprop.train`` does.
+
+    Args:
+        cfg: the run's settings.
+        x: training inputs on the device, (N, D), as ``training_inputs`` makes
+            them for ``kernels``.
+        y: integer labels on the device, (N,).
+        rng: draws the initial weights, then each epoch's order.
+        device: ``cpu`` or ``gpu``.
+        kernels: ``"reference"`` or ``"fused"``.
+        progress: show a progress bar per epoch.
+        pixels: with ``cfg.augment``, the same training images as uint8 pixels
+            on the host, (N, D); each epoch's distortion of them is written
+            into ``x`` (as ``backprop.train`` does).
+
+    Returns:
+        ``(model, last epoch's training loss, its training accuracy)``.
+    """
+    sizes = [x.shape[1], *cfg.hidden, NUM_CLASSES]
+    model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
+    opt = Adam(lr=cfg.lr, mode=cfg.adam)
+    augmenter = None
+    if cfg.augment:
+        from backprop.augment import Augmentation, EpochAugmenter, augmentation_record
+
+        if pixels is None:
+            raise ConfigError("fit with --augment needs the training pixels")
+        record = augmentation_record(
+            cfg.augment_strength, cfg.augment_fraction, None, None, rng, x.shape[1]
+        )
+        if not getattr(x.flags, "writeable", True):  # the dataset's own pixels
+            x = x.copy()
+        aug = Augmentation(**record["settings"])
+        augmenter = EpochAugmenter(pixels, x, aug, record["entropy"], kernels)
+    step = make_step(kernels, model, opt, x, y, cfg.batch_size)
+    loss, acc = float("nan"), float("nan")
+    for epoch in range(1, cfg.epochs + 1):
+        if augmenter is not None:
+            augmenter.fill(epoch)
+        loss, acc = train_epoch(
+            model,
+            opt,
+            x,
+            y,
+            cfg.batch_size,
+            rng,
+            step=step,
+            epoch=epoch,
+            progress=progress,
+        )
+    return model, loss, acc
 
 
 def stratified_folds(
@@ -107,6 +180,7 @@ def cross_validate(
                 device,
                 kernels=kernels,
                 progress=not quiet,
+                pixels=x_train[train_idx] if cfg.augment else None,
             )
         except NonFiniteLossError as exc:
             raise NonFiniteLossError(f"fold {k}: {exc}") from None
@@ -135,6 +209,7 @@ def cross_validate(
         device,
         kernels=kernels,
         progress=not quiet,
+        pixels=x_train if cfg.augment else None,
     )
     x_test = to_device(to_inputs(x_test, cfg.dtype), xp)  # (N_test, D)
     test_loss, test_acc = loss_and_accuracy(model, x_test, to_device(y_test, xp))
