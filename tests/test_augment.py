@@ -39,11 +39,25 @@ pytest.importorskip("numba")
 from backprop.kernels import cpu  # noqa: E402
 
 OFF = Augmentation(
-    rotation=0, scale=0, shear=0, shift=0, elastic=0, thickness=0, blur=0, noise=0
+    rotation=0,
+    scale=0,
+    aspect=0,
+    shear=0,
+    shift=0,
+    elastic=0,
+    thickness=0,
+    blur=0,
+    noise=0,
 )
 STAGES = {
     "thickness": {"thickness": 0.8},
-    "geometry": {"rotation": 15.0, "scale": 0.15, "shear": 0.3, "shift": 2.5},
+    "geometry": {
+        "rotation": 15.0,
+        "scale": 0.15,
+        "aspect": 0.2,
+        "shear": 0.3,
+        "shift": 2.5,
+    },
     "elastic": {"elastic": 1.5},
     "blur": {"blur": 1.0},
     "noise": {"noise": 0.2},

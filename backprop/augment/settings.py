@@ -5,7 +5,8 @@ amounts, in this order:
 
 1. **stroke thickness**: blended towards its grey dilation (thicker) or
    erosion (thinner) with a 3x3 cross, by an amount in [-thickness, thickness];
-2. **geometry**: rotation, scaling, shear and translation about the centre,
+2. **geometry**: rotation, scaling (and a change of aspect ratio), shear and
+   translation about the centre,
    plus an elastic distortion (Simard, Steinkraus and Platt, 2003: a random
    displacement field smoothed by a Gaussian); every output pixel is
    interpolated bilinearly from where the map sends it in the input;
@@ -50,6 +51,8 @@ class Augmentation:
             noise each touch a random ``PARTIAL`` (half); all get the geometry.
         rotation: degrees; each image turns by U(-r, r).
         scale: relative; each image scales by exp(U(-log(1+s), log(1+s))).
+        aspect: relative; on top, its height and width scale by exp(+a/2) and
+            exp(-a/2), a ~ U(-log(1+r), log(1+r)) (narrower or wider digits).
         shear: each image shears by U(-k, k) (columns move k pixels per row).
         shift: pixels; each image moves by U(-t, t) along each axis.
         elastic: pixels; the displacement field's standard deviation at the
@@ -63,6 +66,7 @@ class Augmentation:
     fraction: float = 1.0
     rotation: float = 12.0
     scale: float = 0.12
+    aspect: float = 0.15
     shear: float = 0.25
     shift: float = 2.0
     elastic: float = 1.0
@@ -92,6 +96,7 @@ class Augmentation:
             fraction=self.fraction,
             rotation=self.rotation * s,
             scale=self.scale * s,
+            aspect=self.aspect * s,
             shear=self.shear * s,
             shift=self.shift * s,
             elastic=self.elastic * s,
@@ -171,6 +176,8 @@ def draw(rng: np.random.Generator, n: int, aug: Augmentation) -> Draws:
     angle = np.deg2rad(rng.uniform(-aug.rotation, aug.rotation, n))  # (n,)
     log_scale = math.log1p(aug.scale)
     scale = np.exp(rng.uniform(-log_scale, log_scale, n))  # (n,)
+    log_aspect = math.log1p(aug.aspect)
+    aspect = np.exp(rng.uniform(-log_aspect, log_aspect, n) / 2)  # (n,)
     shear = rng.uniform(-aug.shear, aug.shear, n)  # (n,)
     shift = rng.uniform(-aug.shift, aug.shift, (n, 2))  # (n, 2)
     keep = rng.random(n) >= aug.fraction  # (n,)
@@ -184,14 +191,16 @@ def draw(rng: np.random.Generator, n: int, aug: Augmentation) -> Draws:
     noise = rng.integers(0, 256, (m, SIDE, SIDE), dtype=np.uint8)  # (m, S, S)
     noise_index = rng.integers(0, m, n)  # (n,)
 
-    # Output (row, col) reads the input at R(angle) @ [[1, shear], [0, 1]] /
-    # scale @ (row, col) (about the centre), shifted.
+    # Output (row, col) reads the input at R(angle) @ [[1, shear], [0, 1]] @
+    # diag(1 / rows' scale, 1 / columns' scale) @ (row, col), about the
+    # centre, shifted.
     cos, sin = np.cos(angle), np.sin(angle)  # (n,)
+    rows, cols = scale * aspect, scale / aspect  # (n,) each
     inverse = np.empty((n, 2, 3))  # (n, 2, 3)
-    inverse[:, 0, 0] = cos / scale
-    inverse[:, 0, 1] = (cos * shear - sin) / scale
-    inverse[:, 1, 0] = sin / scale
-    inverse[:, 1, 1] = (sin * shear + cos) / scale
+    inverse[:, 0, 0] = cos / rows
+    inverse[:, 0, 1] = (cos * shear - sin) / cols
+    inverse[:, 1, 0] = sin / rows
+    inverse[:, 1, 1] = (sin * shear + cos) / cols
     inverse[:, :, 2] = shift
     basis = field_basis()  # (S, G)
     field = basis @ grid @ basis.T * np.float32(aug.elastic)  # (m, 2, S, S)
