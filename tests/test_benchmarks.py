@@ -244,3 +244,25 @@ def test_first_run_times_cold_and_warm_cache(tmp_path, synthetic_dir):
     for row in result["cases"].values():
         assert row["wall_s"] > row["epoch_s"] > 0
     assert "| fused, cold cache |" in (tmp_path / "first_run.md").read_text()
+
+
+def test_augment_cost_times_every_row(tmp_path):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "augment_cost.py",
+        "--rounds", 1,
+        "--train-limit", 600,
+        "--reference-images", 100,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "augment.json").read_text())
+    rows = {row["row"]: row for row in result["rows"]}
+    assert rows["train epoch"]["ratio_to_train_epoch"] == 1.0
+    assert "distort (fused, 1 thread)" in rows
+    assert "distort (reference, scipy.ndimage)" in rows
+    assert "train epoch with --augment" in rows
+    assert all(row["seconds"] > 0 for row in rows.values())
+    assert result["images"] == 600
+    assert "| train epoch with --augment |" in (tmp_path / "augment.md").read_text()
