@@ -6,21 +6,26 @@ their centre of mass sits at its centre, white ink on black. A photo or drawing
 of one digit gets the same treatment here:
 
 1. read with Pillow, turn by its EXIF orientation, flatten transparency, grey;
-2. take the background level from the image's border; the ink is whichever
-   extreme lies farther from it, so dark-on-light and light-on-dark both work;
-   the background becomes black and the strongest ink white;
-3. crop to the ink;
+2. find the ink (``backprop.ink``): the border tells the paper from the ink
+   (dark-on-light and light-on-dark both work), the paper's uneven light and
+   texture are removed, Otsu's threshold marks the strong ink; the background
+   becomes black and the strongest ink white;
+3. find the digit (``backprop.segment``): the connected piece of ink with the
+   most ink, its broken strokes merged, specks left out; crop to it;
 4. scale the longer side to 20 pixels (Lanczos), keeping the aspect ratio;
 5. paste into 28x28 so that the centre of mass lands on pixel (14, 14),
    where it lies in MNIST (measured over its training images).
 
-Fashion-MNIST's products were prepared differently: the longer side scaled
-to 28 and the picture centred by its bounding box. ``RECIPES`` holds both.
+``prepare_digits`` does steps 3 to 5 for every digit of a number instead.
+Fashion-MNIST's products were prepared differently: every piece of ink kept,
+the longer side scaled to 28 and the picture centred by its bounding box.
+``RECIPES`` holds both.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +33,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from backprop.errors import DataError, require
+from backprop.ink import MIN_CONTRAST, find_ink
+from backprop.segment import find_digits
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 SIDE = 28  # the model's input is SIDE x SIDE pixels
-NOISE = 0.2  # ink weaker than this fraction of the strongest is background
-MIN_CONTRAST = 0.08  # an image whose ink differs less from its border is blank
 MAX_SIDE = 1024  # larger images are first shrunk to this (speed only)
 
 
@@ -46,16 +51,35 @@ class Recipe:
         box: the longer side of the ink, in pixels, after scaling.
         center: ``"mass"`` (centre of mass at the middle) or ``"box"``
             (bounding box in the middle).
+        parts: ``"main"`` (the piece of ink with the most ink: a digit, its
+            broken strokes merged, specks left out) or ``"all"`` (every piece
+            but specks: a garment's parts need not touch); see
+            ``backprop.segment``.
     """
 
     box: int
     center: str
+    parts: str = "main"
 
 
 RECIPES = {
     "mnist": Recipe(box=20, center="mass"),
-    "fashion-mnist": Recipe(box=28, center="box"),
+    "fashion-mnist": Recipe(box=28, center="box", parts="all"),
 }
+
+
+@dataclass(frozen=True)
+class Found:
+    """One digit of an image found by ``prepare_digits``.
+
+    Attributes:
+        box: ``(left, top, right, bottom)`` of its ink in the image's pixels,
+            right and bottom exclusive.
+        prepared: the model's input, (28, 28) float32 in [0, 1].
+    """
+
+    box: tuple[int, int, int, int]
+    prepared: np.ndarray
 
 
 def center_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -156,11 +180,15 @@ def to_grey(img: Image) -> np.ndarray:
     return grey
 
 
-def ink_from_grey(grey: np.ndarray) -> np.ndarray:
-    """Ink strength of each pixel in [0, 1]: background 0, strongest ink 1.
+def ink_from_grey(grey: np.ndarray, parts: str = "main") -> np.ndarray:
+    """The ink of an image's digit in [0, 1]: background 0, strongest ink 1.
+
+    The paper's light and texture are removed first (``backprop.ink``); specks
+    and smaller marks are left out (``backprop.segment``).
 
     Args:
         grey: grey levels, (H, W) in [0, 255].
+        parts: ``"main"`` (the digit) or ``"all"`` (every piece of ink).
 
     Returns:
         ink, (H, W) float64.
@@ -168,24 +196,11 @@ def ink_from_grey(grey: np.ndarray) -> np.ndarray:
     Raises:
         DataError: the image is (nearly) uniform, so it holds no digit.
     """
-    height, width = grey.shape
-    frame = max(1, min(height, width) // 50)
-    border = np.concatenate(
-        [
-            grey[:frame].ravel(),
-            grey[-frame:].ravel(),
-            grey[:, :frame].ravel(),
-            grey[:, -frame:].ravel(),
-        ]
-    )  # (B,)
-    background = float(np.median(border))
-    light_ink = grey.max() - background > background - grey.min()
-    ink = grey - background if light_ink else background - grey  # (H, W)
-    peak = float(ink.max())
-    if peak < MIN_CONTRAST * 255:
-        raise DataError("no digit found: the image is blank or nearly uniform")
-    ink = np.clip(ink / peak, 0.0, 1.0)  # (H, W), strongest ink 1
-    return np.clip((ink - NOISE) / (1.0 - NOISE), 0.0, 1.0)  # (H, W)
+    digit = find_digits(find_ink(grey), parts)[0]
+    top, bottom, left, right = digit.box
+    ink = np.zeros(grey.shape)  # (H, W)
+    ink[top:bottom, left:right] = digit.ink
+    return ink
 
 
 def place(ink: np.ndarray, recipe: Recipe) -> np.ndarray:
@@ -218,6 +233,34 @@ def place(ink: np.ndarray, recipe: Recipe) -> np.ndarray:
     return np.asarray(field, dtype=np.float32).copy()  # (28, 28)
 
 
+def recipe_of(recipe: str | Recipe) -> Recipe:
+    """A ``Recipe`` given by name or itself.
+
+    Raises:
+        DataError: there is no recipe of that name.
+    """
+    if isinstance(recipe, Recipe):
+        return recipe
+    if recipe not in RECIPES:
+        raise DataError(
+            f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}"
+        )
+    return RECIPES[recipe]
+
+
+def finite_grey(img: Image) -> np.ndarray:
+    """``to_grey`` of an image, refusing NaN and infinite pixels.
+
+    Raises:
+        DataError: some pixels are not numbers (a float TIFF can hold them).
+    """
+    grey = to_grey(img)  # (H, W)
+    if not np.isfinite(grey).all():
+        bad = np.count_nonzero(~np.isfinite(grey))
+        raise DataError(f"NaN or infinite values in {bad} of its {grey.size} pixels")
+    return grey
+
+
 def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
     """A Pillow image of one digit (or garment) as the model's 28x28 input.
 
@@ -231,17 +274,42 @@ def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
     Raises:
         DataError: the image is blank or has pixels that are not numbers.
     """
-    if isinstance(recipe, str):
-        if recipe not in RECIPES:
-            raise DataError(
-                f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}"
-            )
-        recipe = RECIPES[recipe]
-    grey = to_grey(img)  # (H, W)
-    if not np.isfinite(grey).all():  # a float TIFF can hold NaN or infinity
-        bad = np.count_nonzero(~np.isfinite(grey))
-        raise DataError(f"NaN or infinite values in {bad} of its {grey.size} pixels")
-    return place(ink_from_grey(grey), recipe)
+    recipe = recipe_of(recipe)
+    return place(ink_from_grey(finite_grey(img), recipe.parts), recipe)
+
+
+def prepare_digits(img: Image, recipe: str | Recipe = "mnist") -> list[Found]:
+    """Every digit of a number in an image, left to right, each as a 28x28 input.
+
+    Each digit's own ink is placed exactly as ``prepare_image`` places one
+    digit's (``backprop.segment`` finds them).
+
+    Args:
+        img: a ``PIL.Image.Image`` of any size and mode.
+        recipe: ``"mnist"``, ``"fashion-mnist"`` or a ``Recipe``.
+
+    Returns:
+        the digits found, at least one.
+
+    Raises:
+        DataError: the image is blank or has pixels that are not numbers.
+    """
+    recipe = recipe_of(recipe)
+    grey = finite_grey(img)  # (H, W), maybe shrunk
+    sx, sy = img.width / grey.shape[1], img.height / grey.shape[0]
+    return [
+        Found(
+            box=(
+                math.floor(left * sx),
+                math.floor(top * sy),
+                min(img.width, math.ceil(right * sx)),
+                min(img.height, math.ceil(bottom * sy)),
+            ),
+            prepared=place(digit.ink, recipe),
+        )
+        for digit in find_digits(find_ink(grey), "each")
+        for top, bottom, left, right in [digit.box]
+    ]
 
 
 def prepare_file(path: str | Path, recipe: str | Recipe = "mnist") -> np.ndarray:
