@@ -3,16 +3,29 @@
     python -m backprop.predict runs/RUN my-digit.png photo.jpg
     python -m backprop.predict runs/RUN/model.npz *.png --json
     python -m backprop.predict runs/RUN seven.jpg --show
+    python -m backprop.predict runs/RUN cheque.jpg --multi --show
 
 Each image (PNG, JPEG, ...; any size, colour or grey, dark ink on light paper
-or light on dark) is prepared the way MNIST was (``backprop.images``: ink
-cropped, scaled into a 20x20 box, centred by its centre of mass in 28x28),
-then classified. For each file one line: the predicted digit, its probability
-and the runner-up; with ``--json`` one JSON object per line instead. ``--show``
-writes ``NAME.prepared.png`` with the original next to the prepared input (an
-existing one is replaced only with ``--overwrite``). A file that cannot be read
-or prepared gets one line on stderr; the others are still recognised, and the
-exit status is 1 at the end.
+or light on dark, a clean drawing or a photo of a page) is prepared the way
+MNIST was (``backprop.images``): the paper's uneven light and texture removed
+and the ink thresholded (``backprop.ink``), the digit found among the pieces
+of ink, specks left out (``backprop.segment``), cropped, scaled into a 20x20
+box and centred by its centre of mass in 28x28; then classified. For each file
+one line: the predicted digit, its probability and the runner-up; with
+``--json`` one JSON object per line instead. ``--multi`` reads every digit of
+a number instead (a form, a cheque), left to right, each prepared exactly as a
+single digit is, and prints the number and each digit's probability::
+
+    cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98, 6 0.95)
+
+(with ``--json``: ``file``, ``number`` and ``digits``, each digit's reading
+with its ``box``, ``[left, top, right, bottom]`` in the image's pixels).
+``--show`` writes ``NAME.prepared.png``: the original next to the prepared
+input, or with ``--multi`` the original with a box round each digit and the
+prepared digits below (an existing picture is replaced only with
+``--overwrite``). A file that cannot be read or prepared, or holds no digit,
+gets one line on stderr; the others are still recognised, and the exit status
+is 1 at the end.
 A model trained on Fashion-MNIST gets Fashion-MNIST's preparation and names.
 """
 
@@ -22,6 +35,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,15 +43,28 @@ from backprop.commands.common import on_interrupt, run_command
 from backprop.data import class_names_for
 from backprop.errors import BackpropError, DataError, OutputError
 from backprop.evaluation import plots
+from backprop.evaluation.pages import plot_found_digits
 from backprop.evaluation.report import predict_all
-from backprop.images import RECIPES, SIDE, open_image, prepare_image
+from backprop.images import (
+    RECIPES,
+    SIDE,
+    Found,
+    open_image,
+    prepare_digits,
+    prepare_image,
+)
 from backprop.runs import load_model, saved_data
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 # What Pillow and NumPy raise on an image they cannot handle, beyond DataError.
 IMAGE_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError)
+# One digit's reading: (class, probability, runner-up class, its probability).
+Answer = tuple[int, float, int, float]
 
 
-def recognise(probs: np.ndarray) -> tuple[int, float, int, float]:
+def recognise(probs: np.ndarray) -> Answer:
     """The most probable class and the runner-up of one probability vector (C,).
 
     Returns:
@@ -51,18 +78,25 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
     p = argparse.ArgumentParser(
         prog="python -m backprop.predict",
-        description="Recognise the digit in each image file with a trained model.",
+        description="Recognise the digit (or, with --multi, the number) in each "
+        "image file with a trained model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", type=Path, help="a run folder or its model.npz")
     p.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument(
+        "--multi",
+        action="store_true",
+        help="read every digit of a number in each image, left to right",
+    )
     p.add_argument(
         "--json", action="store_true", help="one JSON object per line per file"
     )
     p.add_argument(
         "--show",
         action="store_true",
-        help="write NAME.prepared.png: the original next to the prepared input",
+        help="write NAME.prepared.png: the original next to the prepared input "
+        "(with --multi: the digits boxed, the prepared digits below)",
     )
     p.add_argument(
         "--show-dir",
@@ -113,43 +147,16 @@ def run(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             img = open_image(path)
-            try:
-                prepared = prepare_image(img, recipe)  # (28, 28)
-            except DataError as exc:
-                raise DataError(f"{path}: {exc}") from None
-            except IMAGE_FAILURES as exc:
-                raise DataError(f"{path}: cannot prepare it ({exc})") from None
-            probs = predict_all(
-                model, prepared.reshape(1, -1).astype(model.dtype)
-            )  # (1, C)
-            best, p_best, second, p_second = recognise(probs[0])
-            if args.json:
-                line = json.dumps(
-                    {
-                        "file": str(path),
-                        "digit": best,
-                        "probability": p_best,
-                        "runner_up": second,
-                        "runner_up_probability": p_second,
-                    }
-                )
-            else:
-                line = (
-                    f"{path}: {names[best]} (probability {p_best:.3f}), "
-                    f"runner-up {names[second]} ({p_second:.3f})"
-                )
-            print(line, flush=True)
+            found = prepare(img, recipe, args.multi, path)
+            x = np.stack([f.prepared for f in found]).reshape(len(found), -1)  # (K, D)
+            probs = predict_all(model, x.astype(model.dtype))  # (K, C)
+            answers = [recognise(p) for p in probs]
+            print(describe(path, found, answers, names, args), flush=True)
             if args.show:
                 target = (args.show_dir or path.parent) / f"{path.stem}.prepared.png"
                 check_show_target(target, shown_so_far, args.overwrite)
                 shown_so_far.add(target.resolve())
-                shown = plots.plot_prepared(
-                    np.asarray(img.convert("RGB")),
-                    prepared,
-                    target,
-                    f"{path.name}: {names[best]} ({p_best:.1%}), "
-                    f"runner-up {names[second]} ({p_second:.1%})",
-                )
+                shown = show(img, found, answers, names, target, path, args.multi)
                 if not args.json:
                     print(f"  wrote {shown}")
         except BackpropError as exc:
@@ -162,6 +169,97 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {path}: cannot show it ({exc})", file=sys.stderr)
             status = 1
     return status
+
+
+def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
+    """The digit (or with ``multi`` every digit) of an image, as model inputs.
+
+    Raises:
+        DataError: naming ``path``: the image holds no digit or cannot be
+            prepared.
+    """
+    try:
+        if multi:
+            return prepare_digits(img, recipe)
+        prepared = prepare_image(img, recipe)  # (28, 28)
+        return [Found(box=(0, 0, img.width, img.height), prepared=prepared)]
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except IMAGE_FAILURES as exc:
+        raise DataError(f"{path}: cannot prepare it ({exc})") from None
+
+
+def number_of(answers: list[Answer], names: list[str]) -> str:
+    """The digits read, left to right, as one number ("2026")."""
+    glue = "" if all(len(name) == 1 for name in names) else " "
+    return glue.join(names[answer[0]] for answer in answers)
+
+
+def describe(
+    path: Path,
+    found: list[Found],
+    answers: list[Answer],
+    names: list[str],
+    args: argparse.Namespace,
+) -> str:
+    """The line printed for one file: text, or with ``--json`` a JSON object."""
+    if args.multi:
+        number = number_of(answers, names)
+        if args.json:
+            digits = [
+                answer_json(a) | {"box": list(f.box)} for f, a in zip(found, answers)
+            ]
+            return json.dumps({"file": str(path), "number": number, "digits": digits})
+        each = ", ".join(f"{names[a[0]]} {a[1]:.2f}" for a in answers)
+        return f"{path}: {number}  ({each})"
+    best, p_best, second, p_second = answers[0]
+    if args.json:
+        return json.dumps({"file": str(path)} | answer_json(answers[0]))
+    return (
+        f"{path}: {names[best]} (probability {p_best:.3f}), "
+        f"runner-up {names[second]} ({p_second:.3f})"
+    )
+
+
+def answer_json(answer: Answer) -> dict:
+    """One digit's reading as ``--json`` writes it."""
+    best, p_best, second, p_second = answer
+    return {
+        "digit": best,
+        "probability": p_best,
+        "runner_up": second,
+        "runner_up_probability": p_second,
+    }
+
+
+def show(
+    img: Image,
+    found: list[Found],
+    answers: list[Answer],
+    names: list[str],
+    target: Path,
+    path: Path,
+    multi: bool,
+) -> Path:
+    """Draw ``--show``'s picture of the file ``path`` at ``target``; returns it."""
+    original = np.asarray(img.convert("RGB"))  # (H, W, 3)
+    if multi:
+        return plot_found_digits(
+            original,
+            [f.box for f in found],
+            [f.prepared for f in found],
+            [f"{names[a[0]]} {a[1]:.2f}" for a in answers],
+            target,
+            f"{path.name}: {number_of(answers, names)} ({len(found)} digits)",
+        )
+    best, p_best, second, p_second = answers[0]
+    return plots.plot_prepared(
+        original,
+        found[0].prepared,
+        target,
+        f"{path.name}: {names[best]} ({p_best:.1%}), "
+        f"runner-up {names[second]} ({p_second:.1%})",
+    )
 
 
 def check_show_target(target: Path, written: set[Path], overwrite: bool) -> None:
