@@ -46,9 +46,8 @@ class Augmentation:
 
     The defaults were chosen on the ``tune`` set of ``ood/`` (20-epoch runs,
     seeds 0 and 1; docs/lectures/11-augmentation.md): these ranges, on every
-    image, read it best. Larger ranges (1.5 to 3 times these, on all of the
-    images, three quarters or half of them) and a change of aspect ratio
-    (``aspect`` 0.075) read it no better.
+    image, read it best; larger ranges (twice or three times these, on all
+    of the images or on half of them) read it no better. ``aspect`` is off.
 
     Attributes:
         strength: multiplies every range below (0 switches all off).
