@@ -884,6 +884,49 @@ def sanity_inits(mod: ModuleType) -> str:
     return f"He sd {mod.he_std(784):.4f}, Glorot limit {mod.glorot_limit(784, 128):.4f}"
 
 
+def augment_bilinear(mod: ModuleType) -> str:
+    """``bilinear`` agrees with map_coordinates, in and beyond the image."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(31)
+    image = rng.uniform(size=(6, 9))
+    rows = rng.uniform(-2.5, 8.5, size=(40,))
+    cols = rng.uniform(-2.5, 11.5, size=(40,))
+    rows[:4], cols[:4] = [0, 5, 2, -0.5], [0, 8, 3.5, 4]  # corners, a half, an edge
+    got = np.asarray(mod.bilinear(image, rows, cols), dtype=np.float64)
+    want = ndimage.map_coordinates(
+        image, [rows, cols], order=1, mode="grid-constant", prefilter=False
+    )
+    expect(got.shape == want.shape, f"shape {got.shape}, expected {want.shape}")
+    worst = int(np.argmax(np.abs(got - want)))
+    expect(
+        np.allclose(got, want, atol=1e-12),
+        f"at ({rows[worst]:.3f}, {cols[worst]:.3f}): {got[worst]:.6f}, "
+        f"expected {want[worst]:.6f} (zeros beyond the edge, not the edge repeated)",
+    )
+    return "40 positions"
+
+
+def augment_rotate(mod: ModuleType) -> str:
+    """``rotate`` turns about the centre as the engine's warp does."""
+    from backprop.augment.reference import warp
+
+    image = np.random.default_rng(32).uniform(size=(28, 28)).astype(np.float32)
+    for degrees in (0.0, 10.0, -35.0, 90.0):
+        t = math.radians(degrees)
+        inverse = np.array(
+            [[[math.cos(t), -math.sin(t), 0.0], [math.sin(t), math.cos(t), 0.0]]]
+        )  # (1, 2, 3)
+        want = warp(image[None], inverse, np.zeros((1, 2, 28, 28), np.float32))[0]
+        got = np.asarray(mod.rotate(image, degrees), dtype=np.float64)
+        expect(
+            np.allclose(got, want, atol=1e-5),
+            f"{degrees} degrees: max difference {np.abs(got - want).max():.3g} "
+            "from the engine's warp",
+        )
+    return "4 angles"
+
+
 EXERCISES: dict[str, Exercise] = {
     e.name: e
     for e in (
@@ -1032,6 +1075,16 @@ EXERCISES: dict[str, Exercise] = {
                 ("the share of dead units", sanity_dead),
                 ("He's and Glorot's scales", sanity_inits),
             ),
+        ),
+        Exercise(
+            "augmentation",
+            11,
+            "bilinear reads, and a rotation about the centre",
+            (
+                ("bilinear against scipy's map_coordinates", augment_bilinear),
+                ("rotate against the engine's warp", augment_rotate),
+            ),
+            needs=("scipy",),
         ),
     )
 }
