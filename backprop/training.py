@@ -103,6 +103,10 @@ class EngineConfig(TrainConfig):
         f = self.augment_fraction
         if not (math.isfinite(f) and 0 < f <= 1):
             raise ConfigError(f"--augment-fraction must be in (0, 1], got {f}")
+        if not self.augment and (s, f) != (1.0, 1.0):
+            raise ConfigError(
+                "--augment-strength and --augment-fraction need --augment"
+            )
 
 
 def reference_step(

@@ -275,11 +275,14 @@ def test_augment_needs_28x28_images(synthetic_dir, tmp_path, capsys):
         (["--augment-strength", "0"], "--augment-strength must be in (0, 4]"),
         (["--augment-strength", "nan"], "--augment-strength must be in (0, 4]"),
         (["--augment-fraction", "1.5"], "--augment-fraction must be in (0, 1]"),
+        (["--no-augment", "--augment-strength", "2"], "need --augment"),
     ],
 )
 def test_bad_augment_flags_are_usage_errors(flags, message, tmp_path, capsys):
+    augment = [] if "--no-augment" in flags else ["--augment"]
+    flags = [f for f in flags if f != "--no-augment"]
     with pytest.raises(SystemExit) as exc:
-        train.main(["--augment", "--out", str(tmp_path / "r"), *flags])
+        train.main([*augment, "--out", str(tmp_path / "r"), *flags])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
 
