@@ -612,13 +612,152 @@ def benchmark() -> None:
         print("no benchmark results: run python benchmarks/compare.py first; skipped")
         return
     shutil.copy(results / "results.json", RESULTS_DIR / "benchmark.json")
-    for name in ("profile", "first_run"):  # benchmarks/profile_step.py, first_run.py
+    # benchmarks/profile_step.py, first_run.py and augment_cost.py write these
+    for name in ("profile", "first_run", "augment"):
         if (results / f"{name}.json").is_file():
             shutil.copy(results / f"{name}.json", RESULTS_DIR / f"{name}.json")
             print(f"wrote docs/results/{name}.json")
     for chart in charts:
         shutil.copy(chart, FIGURES_DIR / f"benchmark-{chart.name}")
         print(f"wrote docs/figures/benchmark-{chart.name}")
+
+
+# --- lecture 11: augmentation and digits unlike MNIST -------------------------
+
+
+def augmented() -> None:
+    """Twelve training digits, and four epochs' distortions of each (--augment)."""
+    from backprop.augment import Augmentation, distort_all
+    from backprop.augment.epoch import epoch_generator
+    from backprop.data import load_pixels
+
+    (pixels, labels), _ = load_pixels("mnist", None, {})
+    chosen = pixels[:12]  # (12, 784)
+    rows = [chosen] + [
+        distort_all(chosen, Augmentation(), epoch_generator(0, e), "reference")
+        for e in range(1, 5)
+    ]
+    fig, axes = plt.subplots(5, 12, figsize=(8, 3.6))
+    for r, images in enumerate(rows):
+        for c, image in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=255)
+            ax.axis("off")
+            if r == 0:
+                ax.set_title(str(labels[c]), fontsize=9)
+    save(fig, "augmented")
+
+
+def ood_samples() -> None:
+    """Twelve images of each set in ood/sets, as predict reads them from disk."""
+    import csv
+
+    from PIL import Image
+
+    names = ("tune", "fonts", "optdigits")
+    fig, axes = plt.subplots(3, 12, figsize=(8, 2.4))
+    for r, name in enumerate(names):
+        folder = ROOT / "ood" / "sets" / name
+        with open(folder / "labels.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        picks = np.random.default_rng(r).choice(len(rows), 12, replace=False)
+        for c, k in enumerate(picks):
+            ax = axes[r, c]
+            ax.imshow(Image.open(folder / rows[k]["file"]).convert("RGB"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+    save(fig, "ood-samples")
+
+
+def number() -> None:
+    """A page with 2026 written in MNIST test digits, read by predict --multi."""
+    from PIL import Image
+
+    from backprop.data import load_pixels
+
+    _, (pixels, labels) = load_pixels("mnist", None, {})
+    height, width = 120, 260
+    yy, xx = np.mgrid[0:height, 0:width]  # (H, W) each
+    light = 0.95 - 0.35 * xx / width - 0.1 * yy / height  # (H, W), uneven
+    grain = np.random.default_rng(0).normal(0, 0.02, (height, width))  # (H, W)
+    page = light + grain  # (H, W), paper
+    for k, digit in enumerate((2, 0, 2, 6)):
+        index = np.flatnonzero(labels == digit)[k]  # a different writer each
+        ink = pixels[index].reshape(28, 28) / 255  # (28, 28)
+        big = np.kron(ink, np.ones((2, 2)))  # (56, 56)
+        top, left = 30 + 4 * (k % 2), 20 + 55 * k
+        region = page[top : top + 56, left : left + 56]  # a view
+        region *= 1 - 0.85 * big  # dark ink on the paper
+    path = FIGURES_DIR / "number-page.png"
+    image = (np.clip(page, 0, 1) * 255).astype(np.uint8)  # (H, W)
+    Image.fromarray(image).save(path)
+    print(f"wrote {path.relative_to(ROOT)}")
+    model = RUNS_DIR / "augment-seed-0"
+    command(
+        "-m", "backprop.predict", str(model.relative_to(ROOT)),
+        str(path.relative_to(ROOT)), "--multi", "--show", "--overwrite",
+    )  # fmt: skip
+
+
+def ood_runs() -> None:
+    """Train plain and --augment models (seeds 0-2, fused), read the OOD sets."""
+    folders = []
+    for augment in (False, True):
+        for seed in SEEDS:
+            name = f"{'augment' if augment else 'plain'}-seed-{seed}"
+            out = RUNS_DIR / name
+            flags = ["--augment"] if augment else []
+            command(
+                "-m", "backprop.train", "--epochs", "20", "--seed", str(seed),
+                "--device", "cpu", "--kernels", "fused", "--quiet", "--overwrite",
+                "--out", str(out), *flags,
+            )  # fmt: skip
+            folders.append(str(out.relative_to(ROOT)))  # names the results
+    command("ood/measure.py", *folders, "--json", str(RESULTS_DIR / "ood.json"))
+    for folder in folders:  # the histories, for the notes to read
+        target = RESULTS_DIR / "ood-runs" / Path(folder).name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / folder / "history.json", target / "history.json")
+
+
+# The choices the tune set compared: (strength, fraction) of --augment.
+TUNE_GRID = ((1.0, 1.0), (2.0, 1.0), (2.0, 0.5), (3.0, 0.5))
+
+
+def ood_tune() -> None:
+    """Train --augment at other strengths and fractions (seeds 0, 1); read tune."""
+    folders = {"plain": [RUNS_DIR / f"plain-seed-{s}" for s in (0, 1)]}
+    for strength, fraction in TUNE_GRID:
+        key = f"strength {strength}, fraction {fraction}"
+        folders[key] = []
+        for seed in (0, 1):
+            out = RUNS_DIR / f"augment-s{strength}-f{fraction}-seed-{seed}"
+            if (strength, fraction) == (1.0, 1.0):
+                out = RUNS_DIR / f"augment-seed-{seed}"  # ood-runs trained it
+            folders[key].append(out)
+    for key, outs in folders.items():
+        for seed, out in enumerate(outs):
+            if (out / "report.txt").is_file():
+                continue  # trained by ood-runs, or by an earlier ood-tune
+            flags = [] if key == "plain" else ["--augment"]
+            if key != "plain":
+                strength, fraction = key.replace(",", "").split()[1::2]
+                flags += ["--augment-strength", strength]
+                flags += ["--augment-fraction", fraction]
+            command(
+                "-m", "backprop.train", "--epochs", "20", "--seed", str(seed),
+                "--device", "cpu", "--kernels", "fused", "--quiet", "--overwrite",
+                "--out", str(out), *flags,
+            )  # fmt: skip
+    measured = RUNS_DIR / "ood-tune-measured.json"
+    every = [str(out) for outs in folders.values() for out in outs]
+    command("ood/measure.py", *every, "--sets", "tune", "--json", str(measured))
+    results = json.loads(measured.read_text())
+    table = {key: [results[str(out)] for out in outs] for key, outs in folders.items()}
+    (RESULTS_DIR / "ood-tune.json").write_text(json.dumps(table, indent=2) + "\n")
+    print(f"wrote {(RESULTS_DIR / 'ood-tune.json').relative_to(ROOT)}")
 
 
 FIGURES: dict[str, Callable[[], None]] = {
@@ -636,6 +775,11 @@ FIGURES: dict[str, Callable[[], None]] = {
     "tf-run": tf_run,
     "tf-vs-engine": tf_vs_engine,
     "benchmark": benchmark,
+    "augmented": augmented,
+    "ood-samples": ood_samples,
+    "number": number,
+    "ood-runs": ood_runs,
+    "ood-tune": ood_tune,
 }
 
 
