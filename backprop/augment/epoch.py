@@ -39,10 +39,11 @@ from backprop.errors import CheckpointError, ConfigError
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 CHUNK = 4096  # images distorted per call (bounds the memory of the draws)
-# Threads of the fused kernel. Measured on 2 cores (docs/augmentation.md): 2
-# threads between epochs cost less than 1 thread overlapping the epoch, which
-# competes with BLAS's threads.
-WORKERS = max(1, min(4, len(os.sched_getaffinity(0))))
+# Threads of the fused kernel, which runs between epochs. On 2 cores a
+# background thread distorting the next epoch while this one trained was
+# slower (it competes with BLAS's threads); see lecture 11.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+WORKERS = max(1, min(4, CORES or os.cpu_count() or 1))
 
 
 def draw_entropy(rng: np.random.Generator) -> int:
@@ -176,6 +177,8 @@ class EpochAugmenter:
         entropy: int,
         kernels: str,
     ) -> None:
+        if xp_of(target) is np and np.shares_memory(pixels, target):
+            raise ValueError("the target must not share memory with the pixels")
         self.target, self.aug = target, aug
         self.entropy, self.kernels = entropy, kernels
         # the fused kernel works on the host; the reference where the data is
@@ -185,6 +188,9 @@ class EpochAugmenter:
     def fill(self, epoch: int) -> None:
         """Write epoch ``epoch``'s distorted images into ``target``."""
         rng = epoch_generator(self.entropy, epoch)
+        if self.kernels == "fused" and self.target.dtype == np.uint8:
+            distort_all(self.pixels, self.aug, rng, "fused", out=self.target)
+            return
         images = distort_all(self.pixels, self.aug, rng, self.kernels)  # (N, 784)
         xp = xp_of(self.target)
         images = to_device(images, xp)
