@@ -184,6 +184,9 @@ class EpochAugmenter:
         # the fused kernel works on the host; the reference where the data is
         on_host = kernels == "fused"
         self.pixels = pixels if on_host else to_device(pixels, xp_of(target))
+        if on_host:  # compile the kernel (or load it from Numba's cache) now,
+            # so that no epoch's time includes it
+            distort_all(pixels[:1], aug, epoch_generator(entropy, 0), "fused")
 
     def fill(self, epoch: int) -> None:
         """Write epoch ``epoch``'s distorted images into ``target``."""
