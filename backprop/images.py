@@ -11,7 +11,8 @@ of one digit gets the same treatment here:
    texture are removed, Otsu's threshold marks the strong ink; the background
    becomes black and the strongest ink white;
 3. find the digit (``backprop.segment``): the connected piece of ink with the
-   most ink, its broken strokes merged, specks left out; crop to it;
+   most ink, its broken strokes merged, specks left out (in an image no
+   larger than 28x28, a digit at MNIST's own size, all the ink); crop to it;
 4. scale the longer side to 20 pixels (Lanczos), keeping the aspect ratio;
 5. paste into 28x28 so that the centre of mass lands on pixel (14, 14),
    where it lies in MNIST (measured over its training images).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,8 +113,12 @@ def open_image(path: str | Path) -> Image:
     """
     require("PIL", "Pillow", "pictures", "reading images")
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not an image file")
+    if not path.exists():
         raise DataError(f"{path}: file not found")
+    if not path.is_file():  # a device, a pipe
+        raise DataError(f"{path}: not a regular file")
     return _load(path, str(path))
 
 
@@ -132,17 +138,29 @@ def decode_image(data: bytes, name: str = "image") -> Image:
 
 
 def _load(source: Path | io.BytesIO, name: str) -> Image:
-    """Open, load and EXIF-turn an image with Pillow; errors name ``name``."""
+    """Open, load and EXIF-turn an image with Pillow; errors name ``name``.
+
+    Pillow's warning about an image over its pixel limit is silenced (a large
+    photo is shrunk at once); an image over twice the limit is refused.
+    """
     from PIL import Image as PILImage
     from PIL import ImageOps, UnidentifiedImageError
 
     try:
-        with PILImage.open(source) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(source) as img:
+                img.load()
+                img = ImageOps.exif_transpose(img)
     except UnidentifiedImageError:
         raise DataError(f"{name}: not an image file Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        raise DataError(f"{name}: too large to read ({exc})") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the system's: no permission, a device error
+            raise DataError(f"{name}: cannot read it ({exc.strerror})") from None
+        raise DataError(f"{name}: damaged image ({exc})") from None
+    except (ValueError, SyntaxError) as exc:
         raise DataError(f"{name}: damaged image ({exc})") from None
     if img.width == 0 or img.height == 0:
         raise DataError(f"{name}: empty image ({img.width}x{img.height} pixels)")
@@ -152,15 +170,26 @@ def _load(source: Path | io.BytesIO, name: str) -> Image:
 def to_grey(img: Image) -> np.ndarray:
     """Grey levels of a Pillow image, (H, W) float64 in [0, 255].
 
-    Transparent pixels are laid on white, or on black when that leaves no
-    contrast (light ink on a transparent background). Images larger than
-    ``MAX_SIDE`` are shrunk first.
+    Images larger than ``MAX_SIDE`` are shrunk first; see ``grey_levels``.
     """
     from PIL import Image as PILImage
 
     if max(img.size) > MAX_SIDE:
         img = img.copy()
         img.thumbnail((MAX_SIDE, MAX_SIDE), PILImage.Resampling.LANCZOS)
+    return grey_levels(img)
+
+
+def grey_levels(img: Image) -> np.ndarray:
+    """Grey levels of a Pillow image at its own size, (H, W) float64 in [0, 255].
+
+    16- and 32-bit integers are scaled from 0 to 65535 (unless none is over
+    255), floating point from 0 to 1 (if all lie in it). Transparent pixels
+    are laid on white, or on black when that leaves no contrast (light ink on
+    a transparent background).
+    """
+    from PIL import Image as PILImage
+
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
     if not has_alpha:
         if img.mode.startswith("I"):  # 16- or 32-bit integer grey
@@ -168,7 +197,12 @@ def to_grey(img: Image) -> np.ndarray:
             return grey * (255 / 65535) if grey.max() > 255 else grey
         if img.mode not in ("L", "F"):
             img = img.convert("RGB")
-        return np.asarray(img.convert("F"), dtype=np.float64)  # (H, W)
+        grey = np.asarray(img.convert("F"), dtype=np.float64)  # (H, W)
+        if img.mode == "F":
+            finite = grey[np.isfinite(grey)]  # (n,), NaN is refused later
+            if finite.size and finite.min() >= 0 and finite.max() <= 1:
+                grey = grey * 255  # (H, W), from [0, 1]
+        return grey
     rgba = img.convert("RGBA")
     grey = np.zeros(0)
     for background in ("white", "black"):
@@ -180,11 +214,22 @@ def to_grey(img: Image) -> np.ndarray:
     return grey
 
 
+def whole_if_mnist_sized(grey: np.ndarray, parts: str) -> str:
+    """``"all"`` for an image no larger than ``SIDE`` x ``SIDE``, else ``parts``.
+
+    Such an image is one digit at MNIST's own size, where a single pixel is no
+    speck of dust but part of the digit (MNIST's own digits have stray ones):
+    all its ink is kept, as it is in MNIST.
+    """
+    return "all" if max(grey.shape) <= SIDE else parts
+
+
 def ink_from_grey(grey: np.ndarray, parts: str = "main") -> np.ndarray:
     """The ink of an image's digit in [0, 1]: background 0, strongest ink 1.
 
     The paper's light and texture are removed first (``backprop.ink``); specks
-    and smaller marks are left out (``backprop.segment``).
+    and smaller marks are left out (``backprop.segment``), except in an image
+    no larger than MNIST's (``whole_if_mnist_sized``).
 
     Args:
         grey: grey levels, (H, W) in [0, 255].
@@ -196,7 +241,7 @@ def ink_from_grey(grey: np.ndarray, parts: str = "main") -> np.ndarray:
     Raises:
         DataError: the image is (nearly) uniform, so it holds no digit.
     """
-    digit = find_digits(find_ink(grey), parts)[0]
+    digit = find_digits(find_ink(grey), whole_if_mnist_sized(grey, parts))[0]
     top, bottom, left, right = digit.box
     ink = np.zeros(grey.shape)  # (H, W)
     ink[top:bottom, left:right] = digit.ink
@@ -307,7 +352,7 @@ def prepare_digits(img: Image, recipe: str | Recipe = "mnist") -> list[Found]:
             ),
             prepared=place(digit.ink, recipe),
         )
-        for digit in find_digits(find_ink(grey), "each")
+        for digit in find_digits(find_ink(grey), whole_if_mnist_sized(grey, "each"))
         for top, bottom, left, right in [digit.box]
     ]
 

@@ -13,10 +13,13 @@
 4. short pieces are no digits: a group shorter than ``MIN_HEIGHT`` of the
    tallest (the digits of a number are about equally tall), or ``WIDE``
    times wider than tall (a bar), joins the digit it nearly touches (a 5's
-   bar floating beside its body), or is left out;
+   bar floating beside its body), or is left out; but one at least
+   ``SMALL_DIGIT`` of the tallest, beside the digits rather than above or
+   below one, is a small digit of its own;
 5. one digit (``"main"``): the one with the most ink; several (``"each"``):
-   every digit, left to right; or all the ink that stands out, specks too,
-   as one object (``"all"``: a garment, whose parts need not touch);
+   every digit, row by row (``SAME_ROW``), each row left to right; or all
+   the ink that stands out, specks too, as one object (``"all"``: a
+   garment, whose parts need not touch);
 6. each digit's ink is its strong pixels grown into the weaker ink around
    them (``backprop.ink.soft_ink``), never into pixels nearer another digit.
 """
@@ -39,6 +42,8 @@ MAX_GAP = 0.5  # ... if the rows between them are at most this fraction of the t
 MIN_HEIGHT = 0.5  # a group shorter than this fraction of the tallest is no digit,
 WIDE = 2.0  # ... nor one this many times as wide as it is tall (a bar):
 NEAR = 0.3  # ... it joins a digit at most this fraction of that one's height away
+SMALL_DIGIT = 0.3  # ... unless this tall and beside the digits: a small digit
+SAME_ROW = 0.5  # a digit this much (of its height) beside a row's is in that row
 
 
 @dataclass(frozen=True)
@@ -143,11 +148,13 @@ def attach(boxes: list[tuple[int, int, int, int]]) -> list[int]:
 
     A group shorter than ``MIN_HEIGHT`` of the tallest, or more than
     ``WIDE`` times as wide as tall, is not a digit of its own: it joins the
-    nearest tall group if at most ``NEAR`` of that group's height away (the
-    bar of a 5 that floats beside its body), else it is left out.
+    nearest digit if at most ``NEAR`` of that digit's height away (the bar
+    of a 5 that floats beside its body), else it is left out. Except a small
+    digit: at least ``SMALL_DIGIT`` of the tallest, no bar, and beside the
+    tall groups near it, not above or below one (where a broken stroke is).
 
     Returns:
-        for each group, the tall group it belongs to, or -1.
+        for each group, the group of the digit it belongs to, or -1.
     """
     heights = [box[1] - box[0] for box in boxes]
     tall = [
@@ -158,14 +165,55 @@ def attach(boxes: list[tuple[int, int, int, int]]) -> list[int]:
     ]
     if not tall:  # bars only: the tallest is the digit
         tall = [int(np.argmax(heights))]
+    small = [
+        g
+        for g, (top, bottom, left, right) in enumerate(boxes)
+        if g not in tall
+        and bottom - top >= SMALL_DIGIT * max(heights)
+        and right - left <= WIDE * (bottom - top)
+        and not any(
+            min(right, boxes[t][3]) > max(left, boxes[t][2])  # columns overlap
+            and gap(boxes[g], boxes[t]) <= NEAR * heights[t]
+            for t in tall
+        )
+    ]
+    digits = tall + small
     owner = []
     for g, box in enumerate(boxes):
-        if g in tall:
+        if g in digits:
             owner.append(g)
             continue
-        near = min(tall, key=lambda t: gap(box, boxes[t]))
+        near = min(digits, key=lambda t: gap(box, boxes[t]))
         owner.append(near if gap(box, boxes[near]) <= NEAR * heights[near] else -1)
     return owner
+
+
+def reading_order(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """The order to read boxes in: row by row from the top, each left to right.
+
+    A box joins the row whose rows (so far) cover at least ``SAME_ROW`` of
+    its height, else it starts a row; rows are ordered by their middles.
+
+    Args:
+        boxes: ``(top, bottom, left, right)`` of each digit.
+
+    Returns:
+        the indices of ``boxes`` in reading order.
+    """
+    rows: list[list[int]] = []
+    spans: list[list[int]] = []  # each row's [top, bottom]
+    for k in sorted(range(len(boxes)), key=lambda k: boxes[k][0]):
+        top, bottom = boxes[k][:2]
+        for row, span in zip(rows, spans):
+            if min(bottom, span[1]) - max(top, span[0]) >= SAME_ROW * (bottom - top):
+                row.append(k)
+                span[:] = min(top, span[0]), max(bottom, span[1])
+                break
+        else:
+            rows.append([k])
+            spans.append([top, bottom])
+    rows = [rows[r] for r in np.argsort([t + b for t, b in spans], kind="stable")]
+    return [k for row in rows for k in sorted(row, key=lambda k: sum(boxes[k][2:]))]
 
 
 def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
@@ -174,8 +222,8 @@ def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
     Args:
         ink: an image's ink (``backprop.ink.find_ink``).
         how: ``"main"``: the digit with the most ink; ``"each"``: every digit
-            of a number, left to right; ``"all"``: all the ink as one object
-            (a garment's parts need not touch).
+            of a number, row by row, each left to right; ``"all"``: all the
+            ink as one object (a garment's parts need not touch).
 
     Returns:
         the digits found, at least one.
@@ -209,7 +257,7 @@ def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
         mass = ndimage.sum_labels(ink.contrast, groups, [d + 1 for d in digits])
         digits = [digits[int(np.argmax(mass))]]  # the most ink wins
     else:
-        digits.sort(key=lambda d: spans[d][2] + spans[d][3])  # left to right
+        digits = [digits[k] for k in reading_order([spans[d] for d in digits])]
     kept = np.where(np.isin(groups, [d + 1 for d in digits]), groups, 0)  # (H, W)
     if len(digits) > 1:  # each pixel goes to the nearest digit
         nearest = ndimage.distance_transform_edt(

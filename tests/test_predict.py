@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def assert_mnist_like(x: np.ndarray, box: int = 20) -> None:
 
 
 def variants(img: Image.Image):
-    """The same picture as grey, inverted, colour, transparent and 16-bit."""
+    """The same picture as grey, inverted, colour, transparent, 16-bit, float."""
     grey = np.asarray(img)
     yield "grey", img
     yield "inverted", Image.fromarray(255 - grey)
@@ -84,6 +85,7 @@ def variants(img: Image.Image):
     rgba[..., 3] = grey  # black ink where opaque, transparent elsewhere
     yield "transparent", Image.fromarray(rgba, "RGBA")
     yield "16-bit", Image.fromarray(grey.astype(np.uint16) * 257)
+    yield "float", Image.fromarray(grey.astype(np.float32) / 255, "F")  # in [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,17 @@ def test_prepared_like_mnist(kind, canvas, box):
         assert_mnist_like(x)
         # every variant of the same drawing gives nearly the same input
         assert np.abs(x - prepared["grey"]).max() < 0.2, name
+
+
+def test_show_draws_every_variant_as_it_looks():
+    """--show's original of a transparent, 16-bit or float image is the
+    picture, not a black or white field."""
+    img = draw_shape("ring", (60, 50), (10, 5, 40, 45))
+    grey = np.asarray(img, dtype=np.float64)  # (H, W)
+    for name, variant in variants(img):
+        shown = np.asarray(predict.pixels_to_show(variant), dtype=np.float64)
+        shown = shown.mean(axis=-1) if shown.ndim == 3 else shown  # (H, W)
+        assert abs(np.corrcoef(shown.ravel(), grey.ravel())[0, 1]) > 0.9, name
 
 
 def test_aspect_ratio_is_kept():
@@ -267,3 +280,42 @@ def test_recognises_drawn_digits(mnist_model, tmp_path):
     assert [a["file"] for a in answers] == files
     correct = np.mean([a["digit"] == d for a, d in zip(answers, truth)])
     assert correct >= 0.6, f"recognised only {correct:.0%} of {len(files)} digits"
+
+
+def test_files_that_cannot_be_read_say_why(random_model, tmp_path, monkeypatch):
+    """A folder, an unreadable file and a decompression bomb are named as such,
+    not as missing or damaged images; a large image is read without a warning."""
+    from PIL import Image as PILImage
+
+    good = tmp_path / "good.png"
+    draw_digit(2, 20).save(good)  # 60x40 pixels
+    (tmp_path / "folder.png").mkdir()
+    draw_digit(3, 40).save(tmp_path / "locked.png")
+    draw_digit(4, 40).save(tmp_path / "bomb.png")  # 120x80 pixels
+    draw_digit(5, 30).save(tmp_path / "large.png")  # 90x60 pixels
+    real_open = PILImage.open
+
+    def guarded_open(fp, *args, **kwargs):
+        if str(fp).endswith("locked.png"):  # as chmod 000 would (tests may be root)
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(PILImage, "open", guarded_open)
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 4000)  # bomb: over 8000
+    names = ["folder.png", "locked.png", "bomb.png", "large.png"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rc, out, err = run_main(
+            [str(random_model), str(good), *(str(tmp_path / n) for n in names)]
+        )
+    assert not caught, [str(w.message) for w in caught]
+    assert rc == 1
+    assert out.startswith(f"{good}: ") and f"{tmp_path / 'large.png'}: " in out
+    lines = err.strip().splitlines()
+    assert lines[:2] == [
+        f"error: {tmp_path / 'folder.png'}: a folder, not an image file",
+        f"error: {tmp_path / 'locked.png'}: cannot read it (Permission denied)",
+    ], err
+    assert len(lines) == 3
+    assert lines[2].startswith(f"error: {tmp_path / 'bomb.png'}: too large to read ")
+    assert "9600 pixels" in lines[2]

@@ -17,6 +17,7 @@ import pytest
 from drawn_pages import (
     confident_digits,
     digit_ink,
+    mnist,
     number_page,
     paper,
     paste,
@@ -58,16 +59,17 @@ def read(model, prepared: np.ndarray) -> int:
     return int(model.predict(prepared.reshape(1, -1).astype(np.float32))[0])
 
 
-def inside(found: tuple[int, ...], pasted: tuple[int, ...]) -> bool:
+def inside(found: tuple[int, ...], pasted: tuple[int, ...], slack: int = 2) -> bool:
     """Whether a found (left, top, right, bottom) box covers a pasted digit's
-    (top, bottom, left, right) box, within 2 pixels (its faintest edge)."""
+    (top, bottom, left, right) box, within ``slack`` pixels (its faintest edge:
+    one MNIST pixel, as wide as the scale the digit was pasted at)."""
     left, top, right, bottom = found
     t, b, lft, rgt = pasted
     return (
-        abs(left - lft) <= 2
-        and abs(top - t) <= 2
-        and abs(right - rgt) <= 2
-        and abs(bottom - b) <= 2
+        abs(left - lft) <= slack
+        and abs(top - t) <= slack
+        and abs(right - rgt) <= slack
+        and abs(bottom - b) <= slack
     )
 
 
@@ -219,3 +221,58 @@ def test_a_bad_file_does_not_stop_the_others(trained, digits_2026, tmp_path):
 def test_no_digit_found_is_a_data_error():
     with pytest.raises(DataError, match="no digit found"):
         prepare_digits(Image.new("RGB", (80, 40), (120, 130, 140)))
+
+
+def test_a_28x28_mnist_digit_is_read_whole():
+    """--multi on one MNIST digit at its own size prepares it as predict does,
+    its stray pixels kept (they are in MNIST's 20x20 box)."""
+    _, _, xt, _ = mnist()
+    for index in (0, 5608, 5806):  # 5608 and 5806 have a stray pixel
+        img = Image.fromarray(xt[index].reshape(28, 28))
+        found = prepare_digits(img)
+        assert len(found) == 1
+        np.testing.assert_array_equal(found[0].prepared, prepare_image(img))
+        left, top, right, bottom = found[0].box
+        assert bottom - top == 20 or right - left == 20, found[0].box
+
+
+def test_a_small_digit_beside_large_ones_is_a_digit(digits_2026):
+    """A digit a third as tall as the others is read, not merged into its
+    neighbour or left out; a speck-sized dot beside them is still no digit."""
+    big = [digit_ink(i, 4.0) for i in digits_2026[:2]]
+    for ratio in (0.7, 0.4, 0.33):
+        small = digit_ink(digits_2026[2], 4.0 * ratio)
+        lit, reflect = paper((400, 700))
+        ink = np.zeros((400, 700))  # (H, W)
+        pasted, left = [], 60
+        for digit in [big[0], small, big[1]]:  # bottoms on one line
+            top = 100 + big[0].shape[0] - digit.shape[0]
+            paste(ink, digit, top, left)
+            pasted.append((top, top + digit.shape[0], left, left + digit.shape[1]))
+            left += digit.shape[1] + 15
+        ink[170:175, left : left + 5] = 1.0  # a full stop after the number
+        found = prepare_digits(photograph(lit, reflect, ink))
+        assert len(found) == 3, (ratio, [f.box for f in found])
+        boxes = [f.box for f in found]
+        # pasted at 4x: the faintest edge is 4 pixels wide
+        assert all(inside(f, b, slack=4) for f, b in zip(boxes, pasted)), (
+            ratio,
+            boxes,
+            pasted,
+        )
+
+
+def test_two_rows_are_read_row_by_row(digits_2026):
+    """Digits in two rows are read along the top row, then the bottom one."""
+    digits = [digit_ink(i, 2.0) for i in digits_2026]
+    height = max(d.shape[0] for d in digits)
+    lit, reflect = paper((300, 400), seed=2)
+    ink = np.zeros((300, 400))  # (H, W)
+    pasted = []
+    for k, digit in enumerate(digits):  # 2 0 over 2 6
+        top, left = 60 + (k // 2) * (height + 25), 100 + (k % 2) * 60
+        paste(ink, digit, top, left)
+        pasted.append((top, top + digit.shape[0], left, left + digit.shape[1]))
+    found = prepare_digits(photograph(lit, reflect, ink))
+    assert len(found) == 4
+    assert all(inside(f.box, b) for f, b in zip(found, pasted)), [f.box for f in found]

@@ -49,6 +49,7 @@ from backprop.images import (
     RECIPES,
     SIDE,
     Found,
+    grey_levels,
     open_image,
     prepare_digits,
     prepare_image,
@@ -242,7 +243,7 @@ def show(
     multi: bool,
 ) -> Path:
     """Draw ``--show``'s picture of the file ``path`` at ``target``; returns it."""
-    original = np.asarray(img.convert("RGB"))  # (H, W, 3)
+    original = pixels_to_show(img)  # (H, W, 3) or (H, W)
     if multi:
         return plot_found_digits(
             original,
@@ -260,6 +261,23 @@ def show(
         f"{path.name}: {names[best]} ({p_best:.1%}), "
         f"runner-up {names[second]} ({p_second:.1%})",
     )
+
+
+def pixels_to_show(img: Image) -> np.ndarray:
+    """The pixels ``--show`` draws of an image: its colours, or its grey levels.
+
+    Grey levels where converting to RGB would lose the picture (transparency,
+    which RGB drops; 16-bit or floating point, which RGB clips to 0 to 255).
+
+    Returns:
+        (H, W, 3) uint8, or (H, W) float64 (drawn from its darkest to its
+        brightest).
+    """
+    if img.mode in ("1", "L", "P", "RGB", "CMYK", "YCbCr") and (
+        "transparency" not in img.info
+    ):
+        return np.asarray(img.convert("RGB"))  # (H, W, 3)
+    return grey_levels(img)  # (H, W)
 
 
 def check_show_target(target: Path, written: set[Path], overwrite: bool) -> None:
