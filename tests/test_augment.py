@@ -298,3 +298,56 @@ def test_crossval_augments_every_fold(small_mnist, tmp_path, capsys):
     assert '"augment": true' in augmented and '"augment": false' in plain
     folds = [json.loads(t)["fold_results"] for t in (plain, augmented)]
     assert [f["val_loss"] for f in folds[0]] != [f["val_loss"] for f in folds[1]]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c.pop("augmentation"),
+        lambda c: c["augmentation"].update(entropy=-1),
+        lambda c: c["augmentation"]["settings"].pop("blur"),
+        lambda c: c["augmentation"]["settings"].update(noise=-1.0),
+    ],
+    ids=["missing", "bad key", "setting missing", "negative setting"],
+)
+def test_resume_refuses_a_damaged_augmentation_record(
+    small_mnist, tmp_path, capsys, edit
+):
+    from backprop.runs.checkpoint import save_checkpoint
+
+    assert run(small_mnist, tmp_path / "r", "--epochs", "1") == 0
+    path = tmp_path / "r" / "model.npz"
+    ckpt = load_checkpoint(path)
+    edit(ckpt.config)
+    save_checkpoint(path, ckpt)
+    assert train.main(["--resume", str(path), "--epochs", "2", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "--augment" in err
+
+
+def test_a_checkpoint_from_before_augment_resumes(small_mnist, tmp_path):
+    from backprop.runs.checkpoint import save_checkpoint
+
+    argv = ["--data-dir", str(small_mnist), "--quiet", "--batch-size", "100"]
+    assert train.main([*argv, "--out", str(tmp_path / "full"), "--epochs", "2"]) == 0
+    assert train.main([*argv, "--out", str(tmp_path / "old"), "--epochs", "1"]) == 0
+    path = tmp_path / "old" / "model.npz"
+    ckpt = load_checkpoint(path)
+    for key in ("augment", "augment_strength", "augment_fraction"):
+        del ckpt.config[key]  # as a checkpoint written before --augment existed
+    save_checkpoint(path, ckpt)
+    assert train.main(["--resume", str(path), "--epochs", "2", "--quiet"]) == 0
+    full, old = load_checkpoint(tmp_path / "full/model.npz"), load_checkpoint(path)
+    np.testing.assert_array_equal(full.params["dense1.w"], old.params["dense1.w"])
+
+
+def test_the_explorers_flags_name_an_augmented_config():
+    from backprop.explorer.firstrun import train_flags
+    from backprop.training import EngineConfig
+
+    cfg = EngineConfig(epochs=2, augment=True, augment_strength=0.5)
+    args, _ = train.parse_with_typed(train.build_parser(), train_flags(cfg), ())
+    assert EngineConfig.from_namespace(args) == cfg
+    plain = train_flags(EngineConfig())
+    assert "--augment" not in plain and "False" not in plain

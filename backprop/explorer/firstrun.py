@@ -28,7 +28,10 @@ def train_flags(cfg: EngineConfig) -> list[str]:
     flags = []
     for field in dataclasses.fields(cfg):
         value = getattr(cfg, field.name)
-        if value is None:
+        if value is None or value is False:
+            continue
+        if value is True:  # a switch: --augment
+            flags.append("--" + field.name.replace("_", "-"))
             continue
         if isinstance(value, tuple):  # --hidden 256,128
             value = ",".join(str(v) for v in value)
