@@ -108,7 +108,8 @@ def open_image(path: str | Path) -> Image:
     """Open an image file with Pillow and load its pixels.
 
     Raises:
-        DataError: the file is missing, not an image, damaged, or empty.
+        DataError: the file is missing, a folder or device, unreadable, not an
+            image, damaged, too large, or empty.
         MissingDependencyError: Pillow is not installed.
     """
     require("PIL", "Pillow", "pictures", "reading images")
@@ -324,7 +325,7 @@ def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
 
 
 def prepare_digits(img: Image, recipe: str | Recipe = "mnist") -> list[Found]:
-    """Every digit of a number in an image, left to right, each as a 28x28 input.
+    """Every digit of a number in an image, in reading order, each a 28x28 input.
 
     Each digit's own ink is placed exactly as ``prepare_image`` places one
     digit's (``backprop.segment`` finds them).

@@ -13,8 +13,9 @@ of ink, specks left out (``backprop.segment``), cropped, scaled into a 20x20
 box and centred by its centre of mass in 28x28; then classified. For each file
 one line: the predicted digit, its probability and the runner-up; with
 ``--json`` one JSON object per line instead. ``--multi`` reads every digit of
-a number instead (a form, a cheque), left to right, each prepared exactly as a
-single digit is, and prints the number and each digit's probability::
+a number instead (a form, a cheque), row by row, each row left to right, each
+prepared exactly as a single digit is, and prints the number and each digit's
+probability::
 
     cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98, 6 0.95)
 
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--multi",
         action="store_true",
-        help="read every digit of a number in each image, left to right",
+        help="read every digit of a number in each image, row by row, left to right",
     )
     p.add_argument(
         "--json", action="store_true", help="one JSON object per line per file"
@@ -191,7 +192,7 @@ def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
 
 
 def number_of(answers: list[Answer], names: list[str]) -> str:
-    """The digits read, left to right, as one number ("2026")."""
+    """The digits read, in reading order, as one number ("2026")."""
     glue = "" if all(len(name) == 1 for name in names) else " "
     return glue.join(names[answer[0]] for answer in answers)
 
