@@ -351,3 +351,17 @@ def test_the_explorers_flags_name_an_augmented_config():
     assert EngineConfig.from_namespace(args) == cfg
     plain = train_flags(EngineConfig())
     assert "--augment" not in plain and "False" not in plain
+
+
+def test_the_headers_say_the_images_are_distorted(small_mnist, tmp_path, capsys):
+    from backprop.commands import crossval
+
+    argv = ["--data-dir", str(small_mnist), "--epochs", "1", "--augment"]
+    assert train.main([*argv, "--out", str(tmp_path / "r")]) == 0
+    assert (
+        "examples, distorted afresh each epoch; writing to" in capsys.readouterr().out
+    )
+    argv += ["--folds", "2", "--out", str(tmp_path / "cv")]
+    assert crossval.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 epoch per fold" in out and "distorted afresh each epoch" in out

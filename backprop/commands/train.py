@@ -260,9 +260,10 @@ def run(
         if writer.saved is None:
             checkpoint()  # what Ctrl-C or a NaN in the first epoch leaves behind
         if not quiet:
+            distorted = ", distorted afresh each epoch" if cfg.augment else ""
             print(
                 f"training {model.sizes} on {device} ({cfg.dtype}, {kernels} "
-                f"kernels), {len(x_train)} examples; writing to {out}"
+                f"kernels), {len(x_train)} examples{distorted}; writing to {out}"
             )
         for epoch in range(len(history) + 1, cfg.epochs + 1):
             start = time.perf_counter()

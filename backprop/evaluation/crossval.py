@@ -162,8 +162,9 @@ def cross_validate(
     say(
         f"{folds}-fold cross-validation of "
         f"{[x_train.shape[1], *cfg.hidden, NUM_CLASSES]} "
-        f"on {len(y_train)} training examples, {cfg.epochs} epochs per fold, "
-        f"on {device}"
+        f"on {len(y_train)} training examples, {cfg.epochs} "
+        f"epoch{'s' * (cfg.epochs != 1)} per fold, on {device}"
+        + (", distorted afresh each epoch (--augment)" if cfg.augment else "")
     )
     records = []
     start_all = time.perf_counter()
