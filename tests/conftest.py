@@ -70,19 +70,13 @@ def make_synthetic_images(rng: np.random.Generator, n: int, side: int = 8):
     return images, labels
 
 
-@pytest.fixture
-def synthetic_dir(tmp_path: Path) -> Path:
-    """A folder with the four IDX files (gzip) of a tiny 8x8, 10-class dataset,
-    plus SHA256SUMS of their decompressed bytes."""
-    rng = np.random.default_rng(1234)
-    folder = tmp_path / "synthetic"
-    folder.mkdir()
+def write_idx_folder(folder: Path, splits: dict[str, tuple]) -> Path:
+    """Write each split's (images, labels) as gzip IDX files, plus SHA256SUMS of
+    their decompressed bytes, into ``folder``; returns it."""
     sums = []
-    for split, n in (("train", 300), ("test", 100)):
-        images, labels = make_synthetic_images(rng, n)
-        for stem, array in zip(SPLITS[split], (images, labels)):
-            path = folder / f"{stem}.gz"
-            write_idx(path, array)
+    for split, arrays in splits.items():
+        for stem, array in zip(SPLITS[split], arrays):
+            write_idx(folder / f"{stem}.gz", array)
             raw = np.ascontiguousarray(array).tobytes()
             header = bytes([0, 0, 8, array.ndim]) + b"".join(
                 d.to_bytes(4, "big") for d in array.shape
@@ -90,3 +84,17 @@ def synthetic_dir(tmp_path: Path) -> Path:
             sums.append(f"{hashlib.sha256(header + raw).hexdigest()}  {stem}")
     (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return folder
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path: Path) -> Path:
+    """A folder with the four IDX files (gzip) of a tiny 8x8, 10-class dataset,
+    plus SHA256SUMS of their decompressed bytes."""
+    rng = np.random.default_rng(1234)
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    splits = {
+        split: make_synthetic_images(rng, n)
+        for split, n in (("train", 300), ("test", 100))
+    }
+    return write_idx_folder(folder, splits)

@@ -10,12 +10,12 @@ training run with ``--augment``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_idx_folder
 from scipy import ndimage
 
 from backprop.augment import reference
@@ -32,7 +32,7 @@ from backprop.augment.settings import (
     field_basis,
 )
 from backprop.commands import train
-from backprop.data import SPLITS, load_pixels, write_idx
+from backprop.data import load_pixels
 from backprop.runs import load_checkpoint
 
 pytest.importorskip("numba")
@@ -190,21 +190,11 @@ def small_mnist(tmp_path_factory) -> Path:
     """A data folder of 1,000 MNIST training and 200 test digits (28x28)."""
     (x, y), (xt, yt) = load_pixels("mnist", None, {})
     folder = tmp_path_factory.mktemp("small-mnist")
-    sums = []
-    for split, images, labels in (
-        ("train", x[:1000], y[:1000]),
-        ("test", xt[:200], yt[:200]),
-    ):
-        arrays = (images.reshape(-1, SIDE, SIDE), labels.astype(np.uint8))
-        for stem, array in zip(SPLITS[split], arrays):
-            write_idx(folder / f"{stem}.gz", array)
-            header = bytes([0, 0, 8, array.ndim]) + b"".join(
-                d.to_bytes(4, "big") for d in array.shape
-            )
-            digest = hashlib.sha256(header + np.ascontiguousarray(array).tobytes())
-            sums.append(f"{digest.hexdigest()}  {stem}")
-    (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    return folder
+    splits = {
+        "train": (x[:1000].reshape(-1, SIDE, SIDE), y[:1000].astype(np.uint8)),
+        "test": (xt[:200].reshape(-1, SIDE, SIDE), yt[:200].astype(np.uint8)),
+    }
+    return write_idx_folder(folder, splits)
 
 
 def run(data: Path, out: Path, *extra: str) -> int:
