@@ -12,7 +12,7 @@ The public API::
 
 __version__ = "0.1.0"
 
-from backprop.data import load_dataset, load_mnist
+from backprop.data import load_dataset, load_mnist, load_pixels
 from backprop.errors import BackpropError
 from backprop.losses import softmax, softmax_cross_entropy
 from backprop.model import MLP
@@ -25,6 +25,7 @@ __all__ = [
     "BackpropError",
     "load_dataset",
     "load_mnist",
+    "load_pixels",
     "softmax",
     "softmax_cross_entropy",
     "__version__",

@@ -1,8 +1,8 @@
-"""``python -m backprop.crossval``: see ``backprop.commands.crossval``."""
+"""``python -m backprop.crossval``: see ``backprop.app.commands.crossval``."""
 
 import sys
 
-from backprop.commands.crossval import main
+from backprop.app.commands.crossval import main
 
 if __name__ == "__main__":
     sys.exit(main())

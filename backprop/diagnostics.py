@@ -22,10 +22,10 @@ together, ``theta = (W, b)``:
   step. A dead unit gets no gradient and stops learning; a unit that fires
   for fewer than one image in 512 counts as dead here.
 
-Cost. ``Diagnostics`` wraps a training step, ``step(batch) -> (loss,
-correct)``, so ``training.train_epoch`` runs it unchanged. After each step it
-reads the step's gradients (``step.grads``: ``reference_step`` and
-``kernels.step.FusedStep`` both keep them) and adds each layer's norm, two
+Cost. ``backprop.loop.train_epoch`` calls ``before_step()`` before each
+step and ``after_step(result)`` after it. ``after_step`` reads the step's
+gradients from its ``StepResult`` (``ReferenceStep`` and
+``kernels.step.FusedStep`` both return one) and adds each layer's norm, two
 dot products, into an array on the model's device; nothing is read back to
 the host until ``summary()``, once per epoch, so a GPU is never made to wait
 inside the epoch. The measured steps also copy the parameters once (one pass
@@ -38,7 +38,6 @@ us per step and 3 ms per epoch: 1.1% of an epoch with the reference step,
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -101,13 +100,10 @@ def dead_fractions(model: MLP, probe: Array) -> Array:
 
 
 class Diagnostics:
-    """A training step that also measures its layers; ``summary()`` per epoch.
+    """Measures the layers around each training step; ``summary()`` per epoch.
 
     Args:
-        step: the training step, ``step(batch) -> (loss, correct)``; after
-            each call ``step.grads`` must hold that step's gradients, keyed
-            like ``model.params``.
-        model: the model the step updates.
+        model: the model the training steps update.
         probe: a fixed batch of inputs on the model's device, (P, D), for
             the dead ReLUs.
         every: measure the update ratio at every ``every``-th step.
@@ -119,7 +115,6 @@ class Diagnostics:
 
     def __init__(
         self,
-        step: Callable[[Array], tuple[Array, Array]],
         model: MLP,
         probe: Array,
         every: int = UPDATE_EVERY,
@@ -132,7 +127,7 @@ class Diagnostics:
                 "diagnostics copy model.flat, but a parameter was replaced by "
                 "another array; write into params[name][...] instead"
             )
-        self.step, self.model, self.probe, self.every = step, model, probe, every
+        self.model, self.probe, self.every = model, probe, every
         self.layers = layer_names(model)
         # the parameters before a measured step, laid out like model.params
         self.before_flat, self.before = flat_buffer(
@@ -148,37 +143,28 @@ class Diagnostics:
         self.steps = 0  # steps since the last summary (counted on the host)
         self.measured = 0  # of which the update ratio was measured
 
-    @property
-    def grads(self) -> dict[str, Array]:
-        """The wrapped step's last gradients, so a Diagnostics can be wrapped too."""
-        return self.step.grads
-
-    def __call__(self, batch: Array) -> tuple[Array, Array]:
-        """One training step on the rows ``batch`` (B,), measured.
-
-        Returns:
-            what the wrapped step returns: ``(loss, correct)``.
-        """
-        measure = self.steps % self.every == 0
-        if measure:
+    def before_step(self) -> None:
+        """Before a step: snapshot the parameters when this step is measured."""
+        if self.steps % self.every == 0:
             self.before_flat[...] = self.model.flat
             squared_norms(self.before, self.layers, self.weight_sq)
-        loss, correct = self.step(batch)
-        grads = getattr(self.step, "grads", None)
-        if not grads:
-            raise ConfigError(
-                "the training step does not keep its gradients in step.grads"
-            )
+
+    def after_step(self, result: Any) -> None:
+        """After a step: add its gradient norms, and its update ratio if measured.
+
+        Args:
+            result: the step's ``backprop.loop.StepResult``; its ``grads`` are
+                keyed like ``model.params``.
+        """
         xp = xp_of(self.grad_sum)
-        self.grad_sum += xp.sqrt(squared_norms(grads, self.layers, self.grad_sq))
-        if measure:
+        self.grad_sum += xp.sqrt(squared_norms(result.grads, self.layers, self.grad_sq))
+        if self.steps % self.every == 0:
             self.before_flat -= self.model.flat  # now theta_before - theta_after
             squared_norms(self.before, self.layers, self.update_sq)
             weight_sq = xp.maximum(self.weight_sq, 1e-300)  # zero weights: no NaN
             self.ratio_sum += xp.sqrt(self.update_sq / weight_sq)
             self.measured += 1
         self.steps += 1
-        return loss, correct
 
     def summary(self) -> dict[str, dict[str, float]]:
         """The diagnostics since the last summary, read back once; then restart.

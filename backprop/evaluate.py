@@ -1,8 +1,8 @@
-"""``python -m backprop.evaluate``: see ``backprop.commands.evaluate``."""
+"""``python -m backprop.evaluate``: see ``backprop.app.commands.evaluate``."""
 
 import sys
 
-from backprop.commands.evaluate import main
+from backprop.app.commands.evaluate import main
 
 if __name__ == "__main__":
     sys.exit(main())

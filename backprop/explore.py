@@ -1,8 +1,8 @@
-"""``python -m backprop.explore``: see ``backprop.commands.explore``."""
+"""``python -m backprop.explore``: see ``backprop.app.commands.explore``."""
 
 import sys
 
-from backprop.commands.explore import main
+from backprop.app.commands.explore import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
-"""``python -m backprop.predict``: see ``backprop.commands.predict``."""
+"""``python -m backprop.predict``: see ``backprop.app.commands.predict``."""
 
 import sys
 
-from backprop.commands.predict import main
+from backprop.app.commands.predict import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
-"""``python -m backprop.train``: see ``backprop.commands.train``."""
+"""``python -m backprop.train``: see ``backprop.app.commands.train``."""
 
 import sys
 
-from backprop.commands.train import main
+from backprop.app.commands.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

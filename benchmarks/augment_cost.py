@@ -7,11 +7,11 @@ In one process, on the same data, each timed ``--rounds`` times (medians):
 
 * ``train epoch``: one epoch of the fused training step (``FusedStep`` through
   ``train_epoch``), no augmentation;
-* ``distort (fused, T threads)``: ``backprop.augment.distort_all`` of every
+* ``distort (fused, T threads)``: ``backprop.app.augment.distort_all`` of every
   training image with ``backprop.kernels.cpu.distort``, for 1 thread and for
   the ``WORKERS`` threads training uses, the random draws included;
 * ``distort (reference)``: the same with scipy.ndimage
-  (``backprop.augment.reference``), on ``--reference-images`` images and
+  (``backprop.app.augment.reference``), on ``--reference-images`` images and
   scaled to the whole set (it takes seconds per epoch);
 * ``train epoch with --augment``: the epoch as ``backprop.train --augment``
   runs it, the distortion of the training set and then the epoch.
@@ -34,13 +34,13 @@ import numpy as np
 from compare import cpu_model, machine_line
 from workers import blas_info
 
-from backprop.augment import Augmentation, EpochAugmenter, distort_all, epoch
+from backprop.app.augment import Augmentation, EpochAugmenter, distort_all, epoch
 from backprop.data import NUM_CLASSES, load_pixels
 from backprop.kernels import kernels_for, warm_up
 from backprop.kernels.step import FusedStep
+from backprop.loop import train_epoch
 from backprop.model import MLP
 from backprop.optim import Adam
-from backprop.training import train_epoch
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,7 +3,7 @@
     python benchmarks/sweep.py                       # writes sweep.* in results/
     python benchmarks/sweep.py --rounds 1 --train-limit 10000
 
-Trains the engine (NumPy, ``backprop.train.train_epoch``) for one epoch per
+Trains the engine (NumPy, ``backprop.loop.train_epoch``) for one epoch per
 configuration and round: first the batch size from 32 to 4096 at the paper's
 width (128), then the hidden width from 32 to 2048 at the paper's batch size
 (256). Rounds visit the configurations in a rotated order and the table gives
@@ -32,10 +32,10 @@ import numpy as np
 from compare import cpu_model, machine_line
 from workers import blas_info, matmul_shapes, time_matmul
 
-from backprop.data import NUM_CLASSES, load_dataset
+from backprop.data import NUM_CLASSES, load_pixels
+from backprop.loop import train_epoch
 from backprop.model import MLP
 from backprop.optim import Adam
-from backprop.training import train_epoch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -128,7 +128,7 @@ def run_sweep(args: argparse.Namespace, say) -> tuple[int, list[dict]]:
     Returns:
         the number of training examples, and one row per configuration.
     """
-    (x, y), _ = load_dataset("mnist", args.data_dir, "float32")
+    (x, y), _ = load_pixels("mnist", args.data_dir)  # each step scales its batch
     x, y = x[: args.train_limit], y[: args.train_limit]
     n = len(x)
     points = configurations(args)

@@ -17,7 +17,7 @@ drawn from the same NumPy generator, as ``backprop.train`` does). Keras
 
 The implementations (``IMPLEMENTATIONS``):
 
-* ``engine-fused``: ``backprop.training.train_epoch`` on NumPy with the fused
+* ``engine-fused``: ``backprop.loop.train_epoch`` on NumPy with the fused
   step (``backprop.kernels.step.FusedStep``, Numba kernels around BLAS).
 * ``engine-reference``: the same loop with the reference step,
   ``MLP.loss_and_grads`` then ``Adam.step``: the lectures' code.
@@ -47,9 +47,10 @@ import numpy as np
 
 from backprop.data import NUM_CLASSES, load_dataset, load_pixels
 from backprop.device import get_xp, synchronize, to_device
+from backprop.kernels import make_step
+from backprop.loop import loss_and_accuracy, train_epoch
 from backprop.model import MLP
 from backprop.optim import Adam
-from backprop.training import loss_and_accuracy, make_step, train_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,9 +164,9 @@ def run_engine(args, data, sizes, device: str, kernels: str) -> dict:
     xp = get_xp(device)
     if device == "gpu":
         model = MLP.from_params(model.params, device="gpu")
-    if kernels == "fused":  # the fused step gathers and scales the uint8 pixels
-        (pixels, _), _ = load_pixels("mnist", args.data_dir)
-        x = pixels[: args.train_limit]  # (N, D), the pixels x was made from
+    # both steps gather and scale the uint8 pixels, a batch at a time
+    (pixels, _), _ = load_pixels("mnist", args.data_dir)
+    x = pixels[: args.train_limit]  # (N, D), the pixels x was made from
     x, y, xt, yt = (to_device(a, xp) for a in (x, y, xt, yt))
     opt = Adam(lr=LR)
     step = make_step(kernels, model, opt, x, y, args.batch_size)  # compiles here
@@ -197,10 +198,10 @@ def run_tf(args, data, sizes, compiled: bool) -> dict:
     import tensorflow as tf
 
     from tf_reference.convert import params_to_module
-    from tf_reference.model import paper_optimizer
-    from tf_reference.train import loss_and_accuracy as tf_loss_and_accuracy
-    from tf_reference.train import train_epoch as tf_train_epoch
-    from tf_reference.train import train_step
+    from tf_reference.paper_model import paper_optimizer
+    from tf_reference.tape_training import loss_and_accuracy as tf_loss_and_accuracy
+    from tf_reference.tape_training import train_epoch as tf_train_epoch
+    from tf_reference.tape_training import train_step
 
     (x, y), (xt, yt) = data
     engine_model, rng = initial_model(sizes, args.seed)

@@ -13,7 +13,7 @@ to keep it (``--8<-- "backprop/layers.py::dense_backward+doc"``). The notes
 show the code as it is now; a renamed or deleted function fails the (strict)
 build instead of showing stale lines.
 
-The hook also hides the checking annotations of ``tests/test_docs.py`` from
+The hook also hides the checking annotations of ``tests/course/test_docs.py`` from
 readers: an Output block's tolerance lives in an HTML comment
 (``<!-- tolerance: ± 0.005 -->``), and a tolerance left in an Output title
 (``title="Output (± any)"``) is removed from the title before the page is

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import backprop as bp  # noqa: E402
+from backprop.app.records import PAPER_RESULTS as PAPER  # noqa: E402
 from backprop.losses import (  # noqa: E402
     KERAS_EPSILON,
     cross_entropy_backward,
@@ -44,7 +45,6 @@ from backprop.losses import (  # noqa: E402
     softmax_backward,
     softmax_forward,
 )
-from backprop.training import PAPER_RESULTS as PAPER  # noqa: E402
 
 FIGURES_DIR = ROOT / "docs" / "figures"
 RESULTS_DIR = ROOT / "docs" / "results"
@@ -627,8 +627,8 @@ def benchmark() -> None:
 
 def augmented() -> None:
     """Twelve training digits, and four epochs' distortions of each (--augment)."""
-    from backprop.augment import Augmentation, distort_all
-    from backprop.augment.epoch import epoch_generator
+    from backprop.app.augment import Augmentation, distort_all
+    from backprop.app.augment.epoch import epoch_generator
     from backprop.data import load_pixels
 
     (pixels, labels), _ = load_pixels("mnist", None, {})

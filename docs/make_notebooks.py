@@ -21,7 +21,7 @@ syntax is turned into what Jupyter shows:
 
 A first code cell moves the kernel to the repository root, where the notes'
 code runs. Cell ids are numbered, so the same page always gives the same
-notebook, byte for byte: ``tests/test_notebooks.py`` fails when a committed
+notebook, byte for byte: ``tests/course/test_notebooks.py`` fails when a committed
 notebook differs from what this script makes of its page, and executes every
 notebook in a real Jupyter kernel.
 """

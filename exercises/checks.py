@@ -776,7 +776,7 @@ def batches_seeded(mod: ModuleType) -> None:
 
 
 def batches_like_engine(mod: ModuleType) -> None:
-    """The batches are those backprop.train.train_epoch draws for the same seed.
+    """The batches are those backprop.loop.train_epoch draws for the same seed.
 
     ``train_epoch`` draws one ``rng.permutation(n)`` per epoch and slices it.
     """
@@ -909,7 +909,7 @@ def augment_bilinear(mod: ModuleType) -> str:
 
 def augment_rotate(mod: ModuleType) -> str:
     """``rotate`` turns about the centre as the engine's warp does."""
-    from backprop.augment.reference import warp
+    from backprop.app.augment.reference import warp
 
     image = np.random.default_rng(32).uniform(size=(28, 28)).astype(np.float32)
     for degrees in (0.0, 10.0, -35.0, 90.0):

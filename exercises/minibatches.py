@@ -3,7 +3,7 @@
 One epoch visits every example exactly once, in a fresh random order: draw a
 permutation of ``range(n)`` from the generator, then cut it into consecutive
 batches; the last one may be smaller. Drawn this way, your batches are the
-very ones ``backprop.train.train_epoch`` uses for the same generator state.
+very ones ``backprop.loop.train_epoch`` uses for the same generator state.
 
 Grade with ``python -m exercises.grade minibatches``.
 """

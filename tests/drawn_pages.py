@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from backprop.app.photos.prepare import prepare_image
+from backprop.app.runs import Checkpoint, save_checkpoint
 from backprop.data import load_pixels
-from backprop.images import prepare_image
 from backprop.model import MLP
 from backprop.optim import Adam
-from backprop.runs import Checkpoint, save_checkpoint
 
 
 @cache

@@ -3,13 +3,14 @@
     python -m tf_reference.train                     # the paper's run in TensorFlow
     python -m tf_reference.convert export model.npz model.keras
 
-``tf_reference.model`` is the paper's ``tf.Module`` network, ``tf_reference.train``
-its ``tf.GradientTape`` loop (laid out step for step like ``backprop.train``), and
+``tf_reference.paper_model`` is the paper's ``tf.Module`` network,
+``tf_reference.tape_training`` its ``tf.GradientTape`` loop (``python -m
+tf_reference.train``, laid out step for step like ``backprop.app.trainer``), and
 ``tf_reference.convert`` the one place that maps engine parameter names such as
 ``dense1.w`` to TensorFlow variables and back, and to and from Keras ``.keras``
 files.
 
-Importing ``tf_reference.model`` (and so the other modules) loads TensorFlow
+Importing ``tf_reference.paper_model`` (and so the other modules) loads TensorFlow
 through ``load_tensorflow``, which checks that it (>= 2.16, with Keras 3) is
 there and raises a one-line ``TensorFlowUnavailable`` error otherwise.
 ``import tf_reference`` alone imports nothing.
@@ -83,7 +84,7 @@ def _running_as_command() -> bool:
 def load_tensorflow() -> tuple[types.ModuleType, types.ModuleType]:
     """Import TensorFlow (on the CPU) and Keras, or raise ``TensorFlowUnavailable``.
 
-    ``tf_reference.model`` calls this when it is imported; nothing happens on
+    ``tf_reference.paper_model`` calls this when it is imported; nothing happens on
     ``import tf_reference``. When the program is one of this package's commands
     (``python -m tf_reference.train``), a missing or old TensorFlow is one
     line on stderr and exit status 1 instead of a traceback.

@@ -1,7 +1,7 @@
 """Engine parameters <-> TensorFlow variables and Keras files, in one place.
 
 The engine names its parameters ``dense1.w`` (D, H1), ``dense1.b`` (H1,),
-``dense2.w``, ...; the TensorFlow model of ``tf_reference.model`` holds the
+``dense2.w``, ...; the TensorFlow model of ``tf_reference.paper_model`` holds the
 same arrays as the variables ``dense1/w``, ``dense1/b``, ... of its layers, in
 the same layout (weights (D, H), ``out = x @ w + b``), so converting is copying.
 Every check here fails with a one-line ``ConversionError``.
@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from backprop.commands.common import run_command
-from backprop.device import to_numpy
-from backprop.errors import BackpropError, ConfigError, OutputError
-from backprop.model import MLP
-from backprop.runs import (
+from backprop.app.commands.common import run_command
+from backprop.app.runs import (
     Checkpoint,
     load_checkpoint,
     save_checkpoint,
     temporary_beside,
 )
-from tf_reference.model import Dense, Sequential, keras, paper_model, tf
+from backprop.device import to_numpy
+from backprop.errors import BackpropError, ConfigError, OutputError
+from backprop.model import MLP
+from tf_reference.paper_model import Dense, Sequential, keras, paper_model, tf
 
 
 class ConversionError(BackpropError):
@@ -62,7 +62,7 @@ def module_variables(model: Sequential) -> dict[str, tf.Variable]:
     Layer ``i`` (from 1) holds ``dense{i}.w`` and ``dense{i}.b``.
 
     Args:
-        model: a ``tf_reference.model.Sequential`` of ``Dense`` layers.
+        model: a ``tf_reference.paper_model.Sequential`` of ``Dense`` layers.
 
     Returns:
         engine name -> ``tf.Variable``, in the engine's order.
@@ -88,7 +88,7 @@ def module_to_params(model: Sequential) -> dict[str, np.ndarray]:
     """Copy a TensorFlow model's weights into engine parameters.
 
     Args:
-        model: a built ``tf_reference.model.Sequential``.
+        model: a built ``tf_reference.paper_model.Sequential``.
 
     Returns:
         ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ... as NumPy arrays.
@@ -148,7 +148,7 @@ def adam_state(opt: keras.optimizers.Adam, model: Sequential) -> dict[str, Any]:
 
     Args:
         opt: the optimizer that trained ``model``.
-        model: a built ``tf_reference.model.Sequential``.
+        model: a built ``tf_reference.paper_model.Sequential``.
 
     Returns:
         ``{"t": steps, "m.dense1.w": ..., "v.dense1.w": ..., ...}``; only

@@ -7,7 +7,7 @@
 * ``report``: what a check found, and the class-room table.
 
 ``python -m backprop.gradcheck`` checks the MLP's backward pass and prints the
-table (``backprop.commands.gradcheck``).
+table (``backprop.app.commands.gradcheck``).
 """
 
 from backprop.gradcheck.checker import (

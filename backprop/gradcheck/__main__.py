@@ -1,7 +1,7 @@
-"""``python -m backprop.gradcheck``: the table of ``backprop.commands.gradcheck``."""
+"""``python -m backprop.gradcheck``: the command ``backprop.app.commands.gradcheck``."""
 
 import sys
 
-from backprop.commands.gradcheck import main
+from backprop.app.commands.gradcheck import main
 
 sys.exit(main())

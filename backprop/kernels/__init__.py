@@ -11,20 +11,22 @@ products stay BLAS calls.
 
 The rule, as in llm.c: every kernel's docstring names the reference
 function(s) in ``backprop.layers``, ``backprop.losses``, ``backprop.optim`` or
-``backprop.data`` that it replaces, and ``tests/test_kernels.py`` checks it
+``backprop.data`` that it replaces, and ``tests/engine/test_kernels.py`` checks it
 against them, bit for bit wherever the operations are the same.
 
 Backends, one module per array library, with the same function names:
 
 * ``backprop.kernels.cpu``: NumPy arrays, compiled by Numba (an optional
   dependency, imported only by that module).
-* ``backprop.kernels.gpu``: CuPy arrays (planned; ``--kernels fused`` on the
-  GPU is refused until it exists).
+* a CuPy backend, a ``gpu`` module beside ``cpu`` with the same names, is
+  planned; ``--kernels fused`` on the GPU is refused until it exists.
 
 ``resolve_kernels`` turns the ``--kernels`` flag into ``"reference"`` or
 ``"fused"``; ``kernels_for`` returns the backend module for an array module;
 ``warm_up`` compiles (or loads from Numba's on-disk cache) every kernel
-before anything is timed. Importing this package does not import Numba.
+before anything is timed; ``make_step`` returns the step a run trains with,
+``backprop.loop.ReferenceStep`` or ``backprop.kernels.step.FusedStep``.
+Importing this package does not import Numba.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from backprop.device import xp_of
 from backprop.errors import ConfigError
+from backprop.loop import Array, ReferenceStep, Step
+from backprop.model import MLP
+from backprop.optim import Adam
 
 KERNEL_MODES = ("auto", "reference", "fused")
 
@@ -156,3 +162,31 @@ def warm_up(kernels_module: types.ModuleType, dtype: Any) -> None:
     p, g, m, v = (np.zeros(h, dt) for _ in range(4))  # (h,) each
     k.adam_keras(p, g, m, v, 0.1, 0.001, 1e-3, 1e-7)
     k.adam_algorithm1(p, g, m, v, 0.1, 0.001, 1e-3, 1e-8, 0.1, 0.001)
+
+
+def make_step(
+    kernels: str, model: MLP, opt: Adam, pixels: Array, labels: Array, batch_size: int
+) -> Step:
+    """The step training takes: the reference, or the fused kernels.
+
+    Args:
+        kernels: ``"reference"`` or ``"fused"`` (from
+            ``backprop.kernels.resolve_kernels``).
+        model: updated in place.
+        opt: the optimizer.
+        pixels: all training images as uint8 pixels, (N, D).
+        labels: their integer labels, (N,).
+        batch_size: the largest batch.
+
+    Returns:
+        a ``Step`` for ``train_epoch``.
+    """
+    if kernels == "reference":
+        return ReferenceStep(model, opt, pixels, labels)
+    from backprop.kernels.step import FusedStep  # imports nothing heavier
+
+    module = kernels_for(xp_of(pixels))
+    warm_up(module, model.dtype)  # compile, or load from Numba's cache, now
+    # no batch is larger than the data, so neither are the step's buffers
+    rows = max(1, min(batch_size, len(pixels)))
+    return FusedStep(model, opt, pixels, labels, rows, module)

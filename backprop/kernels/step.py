@@ -1,8 +1,8 @@
 """One training step with the fused kernels: the fast twin of the reference step.
 
-The reference step (``backprop.training.reference_step``) is::
+The reference step (``backprop.loop.ReferenceStep``) is::
 
-    xb, yb = x[batch], y[batch]
+    xb, yb = to_inputs(pixels[batch]), labels[batch]
     loss, grads = model.loss_and_grads(xb, yb)   # forward, loss, backward
     opt.step(model.params, grads)                # Adam, parameter by parameter
 
@@ -13,7 +13,7 @@ everything between them is one pass of a hand-written kernel:
 ======================================  =====================================
 reference                               fused kernel
 ======================================  =====================================
-``x[batch]`` of the float training set  ``gather_scale``: uint8 rows, / 255
+``to_inputs(pixels[batch])``            ``gather_scale``: uint8 rows, / 255
 ``dense_forward`` + ``relu_forward``    matmul, then ``bias_relu``
 ``dense_forward`` of the logits         matmul, then ``bias_add``
 ``softmax_cross_entropy`` + accuracy    ``softmax_cross_entropy`` (+ last db)
@@ -22,7 +22,7 @@ reference                               fused kernel
                                         over all parameters in one buffer
 ======================================  =====================================
 
-``tests/test_fused_step.py`` checks that the two steps agree.
+``tests/engine/test_fused_step.py`` checks that the two steps agree.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from backprop.errors import ConfigError
+from backprop.loop import StepResult
 from backprop.model import MLP
 from backprop.optim import Adam
 from backprop.params import flat_buffer, is_view_of, shapes_of
@@ -87,19 +88,20 @@ class FusedStep:
         # the gradients, named like the parameters, in one buffer for Adam
         self.grad_flat, self.grads = flat_buffer(shapes_of(model.params), dtype, np)
 
-    def __call__(self, batch: Array) -> tuple[float, int]:
+    def __call__(self, batch: Array) -> StepResult:
         """One step on the rows ``batch`` (b,) of the training set, b <= B.
 
         Returns:
-            ``(loss, correct)``: the batch's mean loss and its number of
-            correct answers, from before the update.
+            the batch's mean loss, its number of correct answers and the
+            gradients (views of this step's reused buffer), from before the
+            update.
         """
         x, y = self.gather(batch)
         logits = self.forward(x)
         loss, correct = self.loss(logits, y)
         self.backward(x)
         self.adam_step()
-        return loss, correct
+        return StepResult(loss, correct, self.grads)
 
     def gather(self, batch: Array) -> tuple[Array, Array]:
         """The batch's inputs, scaled into the reused buffer, and its labels."""

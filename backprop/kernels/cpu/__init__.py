@@ -8,7 +8,7 @@ ran 3.5x slower so), and that would round differently from NumPy, which casts
 a Python float to the array's dtype (NumPy 2's weak-scalar rule).
 
 Every kernel names the reference function it replaces and is tested against it
-in ``tests/test_kernels.py``, bit for bit where the operations are the same
+in ``tests/engine/test_kernels.py``, bit for bit where the operations are the same
 (everything but ``exp``/``log``, which come from a different library here).
 The kernels are compiled with ``error_model="numpy"`` (a division by zero gives
 inf or NaN, as in NumPy) and without fastmath, which would reorder and fuse

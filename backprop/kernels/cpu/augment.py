@@ -1,11 +1,11 @@
 """The distortions of ``--augment``, one image at a time in one compiled loop.
 
-Reference: ``backprop.augment.reference.distort`` (scipy.ndimage's
+Reference: ``backprop.app.augment.reference.distort`` (scipy.ndimage's
 ``grey_dilation``/``grey_erosion``, ``map_coordinates`` and
 ``gaussian_filter``, then the noise and the rounding). This kernel takes the
 same ``Draws`` and does the same four steps per image while the image sits in
 the cache, instead of one library pass over the whole batch per step;
-``tests/test_augment.py`` checks each step, and all four together, against the
+``tests/app/test_augment.py`` checks each step, and all four together, against the
 reference (pixels within 1 of 255, from float rounding).
 """
 
@@ -155,7 +155,7 @@ def distort(
 
     Args:
         pixels: uint8, (n, S*S).
-        draws: a ``backprop.augment.settings.Draws`` for n images: ``inverse``
+        draws: a ``backprop.app.augment.settings.Draws`` for n images: ``inverse``
             (n, 2, 3) float64; ``keep`` (n,) bool; ``field`` (m, 2, S, S) float32 and
             ``field_index`` (n,); ``thickness``, ``blur``, ``noise_amplitude``
             (n,) float32; ``noise`` (m, S, S) uint8 and ``noise_index`` (n,).

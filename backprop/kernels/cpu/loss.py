@@ -72,7 +72,7 @@ def softmax_cross_entropy(
     the results differ only because ``exp``/``log`` come from libm here (from
     NumPy's own SIMD code there, for float32) and because the row's
     exponentials are added in order (NumPy sums pairwise): a few ulps of the
-    log-probabilities, carried into the probabilities (``tests/test_kernels.py``
+    log-probabilities, carried into the probabilities (``tests/engine/test_kernels.py``
     states and asserts the measured bounds). The argmax, and so ``correct``,
     is exact. The per-example losses are summed in float64, in row order; for
     float32 data that is more precise than NumPy's float32 mean. A NaN logit

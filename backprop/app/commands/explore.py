@@ -1,0 +1,96 @@
+"""Draw a digit and watch backprop: a local web page over a trained model.
+
+    python -m backprop.explore runs/RUN            # a run folder or its model.npz
+    python -m backprop.explore                     # trains the paper's model first
+    python -m backprop.explore runs/RUN --port 8080 --no-browser
+
+The page (``backprop.app.explorer``) shows the prepared 28x28 input, the hidden
+activations and the class probabilities as you draw; click the true digit to
+see the backward pass for that one example, and take Adam steps on it. A
+second tab shows the run's curves and training diagnostics. Everything is
+served from this machine; nothing is fetched from anywhere else. Needs the
+``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from backprop.app.commands.common import run_command
+from backprop.app.explorer.firstrun import FIRST_RUN_EPOCHS, train_first_run
+from backprop.app.explorer.server import LOOPBACK, bind, is_loopback, serve, url_of
+from backprop.app.explorer.session import Session
+from backprop.errors import require
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags; every default is shown in ``--help``."""
+    p = argparse.ArgumentParser(
+        prog="python -m backprop.explore",
+        description="Serve a local page where you draw a digit and watch the "
+        "forward and backward pass of a trained model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "model",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="a run folder or its model.npz (default: train the paper's model "
+        f"for {FIRST_RUN_EPOCHS} epochs into a new run folder first)",
+    )
+    p.add_argument(
+        "--host",
+        default=LOOPBACK,
+        help="address to listen on; anything but loopback lets other machines in",
+    )
+    p.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (0: any free one)"
+    )
+    p.add_argument(
+        "--no-browser", action="store_true", help="do not open the page in a browser"
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load or train a model and serve the page; the body of ``main``."""
+    for module, package in (("starlette", "Starlette"), ("uvicorn", "uvicorn")):
+        require(module, package, "explorer", "the explorer")
+    require("PIL", "Pillow", "pictures", "the explorer")
+    from backprop.app.explorer.routes import create_app  # imports Starlette
+
+    sock = bind(args.host, args.port)  # first, so a busy port fails at once
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}, not on loopback: anyone who can "
+            "reach this machine can use the explorer",
+            file=sys.stderr,
+        )
+    source = args.model
+    if source is None:
+        print(
+            f"no model given: training the paper's model for {FIRST_RUN_EPOCHS} "
+            "epochs first"
+        )
+        source = train_first_run()
+        print(f"trained into {source} (next time: python -m backprop.explore {source})")
+    session = Session.from_run(source)
+    sizes = "-".join(map(str, session.loaded.sizes))
+    print(f"explorer for the {sizes} model of {source} at {url_of(sock)}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    serve(create_app(session), sock, open_browser=not args.no_browser)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_command(parser, lambda: run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""Recognise digits in ordinary image files with a trained model.
+
+    python -m backprop.predict runs/RUN my-digit.png photo.jpg
+    python -m backprop.predict runs/RUN/model.npz *.png --json
+    python -m backprop.predict runs/RUN seven.jpg --show
+    python -m backprop.predict runs/RUN cheque.jpg --multi --show
+
+Each image (PNG, JPEG, ...; any size, colour or grey, dark ink on light paper
+or light on dark, a clean drawing or a photo of a page) is prepared the way
+MNIST was (``backprop.app.photos.prepare``): the paper's uneven light and
+texture removed and the ink thresholded (``backprop.app.photos.ink``), the
+digit found among the pieces of ink, specks left out
+(``backprop.app.photos.segment``), cropped, scaled into a 20x20
+box and centred by its centre of mass in 28x28; then classified. For each file
+one line: the predicted digit, its probability and the runner-up; with
+``--json`` one JSON object per line instead. ``--multi`` reads every digit of
+a number instead (a form, a cheque), row by row, each row left to right, each
+prepared exactly as a single digit is, and prints the number and each digit's
+probability::
+
+    cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98, 6 0.95)
+
+(with ``--json``: ``file``, ``number`` and ``digits``, each digit's reading
+with its ``box``, ``[left, top, right, bottom]`` in the image's pixels).
+``--show`` writes ``NAME.prepared.png``: the original next to the prepared
+input, or with ``--multi`` the original with a box round each digit and the
+prepared digits below (an existing picture is replaced only with
+``--overwrite``). A file that cannot be read or prepared, or holds no digit,
+gets one line on stderr; the others are still recognised, and the exit status
+is 1 at the end.
+A model trained on Fashion-MNIST gets Fashion-MNIST's preparation and names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from backprop.app.commands.common import on_interrupt, run_command
+from backprop.app.evaluation import plots
+from backprop.app.evaluation.outputs import predict_all
+from backprop.app.evaluation.pages import plot_found_digits
+from backprop.app.photos.prepare import (
+    RECIPES,
+    SIDE,
+    Found,
+    grey_levels,
+    open_image,
+    prepare_digits,
+    prepare_image,
+)
+from backprop.app.runs import load_model, saved_data
+from backprop.data import class_names_for
+from backprop.errors import BackpropError, DataError, OutputError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+# What Pillow and NumPy raise on an image they cannot handle, beyond DataError.
+IMAGE_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError)
+# One digit's reading: (class, probability, runner-up class, its probability).
+Answer = tuple[int, float, int, float]
+
+
+def recognise(probs: np.ndarray) -> Answer:
+    """The most probable class and the runner-up of one probability vector (C,).
+
+    Returns:
+        ``(class, probability, runner-up class, its probability)``.
+    """
+    first, second = np.argsort(-probs, kind="stable")[:2]
+    return int(first), float(probs[first]), int(second), float(probs[second])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line flags; every default is shown in ``--help``."""
+    p = argparse.ArgumentParser(
+        prog="python -m backprop.predict",
+        description="Recognise the digit (or, with --multi, the number) in each "
+        "image file with a trained model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help="a run folder or its model.npz")
+    p.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
+    p.add_argument(
+        "--multi",
+        action="store_true",
+        help="read every digit of a number in each image, row by row, left to right",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per line per file"
+    )
+    p.add_argument(
+        "--show",
+        action="store_true",
+        help="write NAME.prepared.png: the original next to the prepared input "
+        "(with --multi: the digits boxed, the prepared digits below)",
+    )
+    p.add_argument(
+        "--show-dir",
+        type=Path,
+        default=None,
+        help="where --show writes (default: next to each image)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --show replace existing NAME.prepared.png files",
+    )
+    p.add_argument(
+        "--recipe",
+        choices=("auto", *RECIPES),
+        default="auto",
+        help="how to prepare images; auto follows the model's dataset",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 if any file failed)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        with on_interrupt("interrupted; the files printed were recognised, no others"):
+            return run(args)
+
+    return run_command(parser, body)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Recognise each image the flags name; the body of ``main``."""
+    model, ckpt, _ = load_model(args.model)
+    if model.sizes[0] != SIDE * SIDE:
+        raise DataError(
+            f"{args.model}: the model takes {model.sizes[0]} inputs, "
+            f"not {SIDE}x{SIDE} images"
+        )
+    dataset, _ = saved_data(args.model, ckpt.config)
+    names = class_names_for(dataset, model.sizes[-1])
+    recipe = args.recipe if args.recipe != "auto" else dataset
+    recipe = recipe if recipe in RECIPES else "mnist"
+    status = 0
+    shown_so_far: set[Path] = set()  # --show's pictures written by this run
+    for path in args.images:
+        try:
+            img = open_image(path)
+            found = prepare(img, recipe, args.multi, path)
+            x = np.stack([f.prepared for f in found]).reshape(len(found), -1)  # (K, D)
+            probs = predict_all(model, x.astype(model.dtype))  # (K, C)
+            answers = [recognise(p) for p in probs]
+            print(describe(path, found, answers, names, args), flush=True)
+            if args.show:
+                target = (args.show_dir or path.parent) / f"{path.stem}.prepared.png"
+                check_show_target(target, shown_so_far, args.overwrite)
+                shown_so_far.add(target.resolve())
+                shown = show(img, found, answers, names, target, path, args.multi)
+                if not args.json:
+                    print(f"  wrote {shown}")
+        except BackpropError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+        except OSError as exc:  # --show could not write its picture
+            print(f"error: {exc.filename or path}: {exc.strerror}", file=sys.stderr)
+            status = 1
+        except IMAGE_FAILURES as exc:  # drawing --show's picture of an odd image
+            print(f"error: {path}: cannot show it ({exc})", file=sys.stderr)
+            status = 1
+    return status
+
+
+def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
+    """The digit (or with ``multi`` every digit) of an image, as model inputs.
+
+    Raises:
+        DataError: naming ``path``: the image holds no digit or cannot be
+            prepared.
+    """
+    try:
+        if multi:
+            return prepare_digits(img, recipe)
+        prepared = prepare_image(img, recipe)  # (28, 28)
+        return [Found(box=(0, 0, img.width, img.height), prepared=prepared)]
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except IMAGE_FAILURES as exc:
+        raise DataError(f"{path}: cannot prepare it ({exc})") from None
+
+
+def number_of(answers: list[Answer], names: list[str]) -> str:
+    """The digits read, in reading order, as one number ("2026")."""
+    glue = "" if all(len(name) == 1 for name in names) else " "
+    return glue.join(names[answer[0]] for answer in answers)
+
+
+def describe(
+    path: Path,
+    found: list[Found],
+    answers: list[Answer],
+    names: list[str],
+    args: argparse.Namespace,
+) -> str:
+    """The line printed for one file: text, or with ``--json`` a JSON object."""
+    if args.multi:
+        number = number_of(answers, names)
+        if args.json:
+            digits = [
+                answer_json(a) | {"box": list(f.box)} for f, a in zip(found, answers)
+            ]
+            return json.dumps({"file": str(path), "number": number, "digits": digits})
+        each = ", ".join(f"{names[a[0]]} {a[1]:.2f}" for a in answers)
+        return f"{path}: {number}  ({each})"
+    best, p_best, second, p_second = answers[0]
+    if args.json:
+        return json.dumps({"file": str(path)} | answer_json(answers[0]))
+    return (
+        f"{path}: {names[best]} (probability {p_best:.3f}), "
+        f"runner-up {names[second]} ({p_second:.3f})"
+    )
+
+
+def answer_json(answer: Answer) -> dict:
+    """One digit's reading as ``--json`` writes it."""
+    best, p_best, second, p_second = answer
+    return {
+        "digit": best,
+        "probability": p_best,
+        "runner_up": second,
+        "runner_up_probability": p_second,
+    }
+
+
+def show(
+    img: Image,
+    found: list[Found],
+    answers: list[Answer],
+    names: list[str],
+    target: Path,
+    path: Path,
+    multi: bool,
+) -> Path:
+    """Draw ``--show``'s picture of the file ``path`` at ``target``; returns it."""
+    original = pixels_to_show(img)  # (H, W, 3) or (H, W)
+    if multi:
+        return plot_found_digits(
+            original,
+            [f.box for f in found],
+            [f.prepared for f in found],
+            [f"{names[a[0]]} {a[1]:.2f}" for a in answers],
+            target,
+            f"{path.name}: {number_of(answers, names)} ({len(found)} digits)",
+        )
+    best, p_best, second, p_second = answers[0]
+    return plots.plot_prepared(
+        original,
+        found[0].prepared,
+        target,
+        f"{path.name}: {names[best]} ({p_best:.1%}), "
+        f"runner-up {names[second]} ({p_second:.1%})",
+    )
+
+
+def pixels_to_show(img: Image) -> np.ndarray:
+    """The pixels ``--show`` draws of an image: its colours, or its grey levels.
+
+    Grey levels where converting to RGB would lose the picture (transparency,
+    which RGB drops; 16-bit or floating point, which RGB clips to 0 to 255).
+
+    Returns:
+        (H, W, 3) uint8, or (H, W) float64 (drawn from its darkest to its
+        brightest).
+    """
+    if img.mode in ("1", "L", "P", "RGB", "CMYK", "YCbCr") and (
+        "transparency" not in img.info
+    ):
+        return np.asarray(img.convert("RGB"))  # (H, W, 3)
+    return grey_levels(img)  # (H, W)
+
+
+def check_show_target(target: Path, written: set[Path], overwrite: bool) -> None:
+    """Refuse to let ``--show`` replace a file it did not just decide to write.
+
+    Args:
+        target: the picture about to be written.
+        written: the pictures this run has written (resolved paths).
+        overwrite: ``--overwrite``: replacing files from before is allowed.
+
+    Raises:
+        OutputError: the target was written for another image of this run, or
+            exists from before and ``overwrite`` is off.
+    """
+    if target.resolve() in written:
+        raise OutputError(
+            f"{target}: already written for another image of the same name"
+        )
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target}: exists; pass --overwrite to replace it")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

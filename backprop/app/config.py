@@ -1,0 +1,82 @@
+"""The settings of a training run, as the commands' flags name them.
+
+``TrainConfig`` holds what every training command shares (``backprop train``,
+``backprop crossval`` and ``tf_reference.train``); ``EngineConfig`` adds the
+engine's own. ``backprop.app.trainer`` builds a run from an ``EngineConfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TypeVar
+
+from backprop.errors import ConfigError
+
+C = TypeVar("C", bound="TrainConfig")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings every training command shares; the defaults are the paper's.
+
+    ``EngineConfig`` and ``tf_reference.train``'s config extend it,
+    so one experiment is named by the same flags in both.
+    """
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    hidden: tuple[int, ...] = (128,)
+    seed: int = 0
+    dtype: str = "float32"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first value out of range."""
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a finite number > 0, got {self.lr}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"--hidden needs positive widths, got {self.hidden}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
+
+    @classmethod
+    def from_namespace(cls: type[C], args: argparse.Namespace) -> C:
+        """The config named by parsed flags (flags that are not fields are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+@dataclass(frozen=True)
+class EngineConfig(TrainConfig):
+    """A run of the engine: the shared settings plus the engine's own."""
+
+    device: str = "auto"
+    init: str = "paper"
+    adam: str = "keras"
+    kernels: str = "auto"
+    augment: bool = False
+    augment_strength: float = 1.0
+    augment_fraction: float = 1.0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first value out of range."""
+        super().validate()
+        s = self.augment_strength
+        if not (math.isfinite(s) and 0 < s <= 4):
+            raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")
+        f = self.augment_fraction
+        if not (math.isfinite(f) and 0 < f <= 1):
+            raise ConfigError(f"--augment-fraction must be in (0, 1], got {f}")
+        if not self.augment and (s, f) != (1.0, 1.0):
+            raise ConfigError(
+                "--augment-strength and --augment-fraction need --augment"
+            )

@@ -1,0 +1,311 @@
+"""The explorer's numbers: one drawn digit through the model, forward and back.
+
+Everything the page shows is computed here, with the engine's own functions
+and no web framework, so each number can be checked against the engine:
+
+* ``prepare``: an image file's bytes (the pad's PNG, an upload) as the 784
+  inputs, exactly as ``backprop.predict`` prepares a file
+  (``backprop.app.photos.prepare``);
+* ``forward``: the class probabilities (``MLP.predict_proba``) and the hidden
+  activations ``h_l = relu(h_{l-1} W_l + b_l)`` of one example;
+* ``backward``: for one example and its true class ``y``, the gradients of
+  the loss ``L = -log p_y`` along the way down: ``dL/dlogits = p - onehot(y)``
+  (C,), ``dL/dh_l`` for every hidden layer (H_l,), and ``dL/dW1`` (D, H1),
+  of which the columns of the most responsible hidden units are returned
+  (``dL/dW1[:, j] = x * dL/dz1_j``, so they are the units with the largest
+  ``|dL/dz1_j|``, ``z1`` the pre-activation);
+* ``step``: one step of Adam (lr 0.001, the engine's default mode) on that one
+  example, applied to a copy of the loaded model; the Adam and the copy live
+  until ``reset``.
+
+A ``Session`` holds the loaded model (never changed), the stepping copy and
+its Adam, behind a lock, since the web server calls it from several threads.
+Shapes: D = 784 inputs, H_l units of hidden layer l, C classes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backprop.app.photos.prepare import RECIPES, SIDE, decode_image, prepare_image
+from backprop.app.runs import load_model
+from backprop.data import class_names_for
+from backprop.errors import ConfigError, DataError
+from backprop.layers import dense_backward, relu_backward
+from backprop.losses import softmax, softmax_cross_entropy
+from backprop.model import MLP
+from backprop.optim import Adam
+
+LR = 1e-3  # the paper's learning rate, for the explorer's steps
+TOP_UNITS = 8  # hidden units whose dL/dW1 column the page draws
+
+
+def prepare(data: bytes, recipe: str = "mnist") -> np.ndarray:
+    """An image file's bytes as the model's input, as ``predict`` prepares it.
+
+    Args:
+        data: a PNG, JPEG, ... file's bytes.
+        recipe: ``"mnist"`` or ``"fashion-mnist"`` (``backprop.app.photos.prepare``).
+
+    Returns:
+        the prepared input, (784,) float32 in [0, 1].
+
+    Raises:
+        DataError: not an image, damaged, or blank.
+    """
+    img = decode_image(data, "the image")
+    try:
+        return prepare_image(img, recipe).reshape(-1)  # (784,)
+    except DataError as exc:
+        raise DataError(f"the image: {exc}") from None
+
+
+def check_pixels(pixels: Any, size: int = SIDE * SIDE) -> np.ndarray:
+    """A list of ``size`` numbers in [0, 1] (from JSON) as an input vector.
+
+    Raises:
+        DataError: not a flat list of ``size`` finite numbers in [0, 1].
+    """
+    if not isinstance(pixels, list) or len(pixels) != size:
+        got = f"{len(pixels)} values" if isinstance(pixels, list) else "no list"
+        raise DataError(f"'pixels' must be a list of {size} numbers, got {got}")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pixels):
+        raise DataError("'pixels' must hold numbers only")
+    x = np.asarray(pixels, dtype=np.float64)  # (D,)
+    if not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+        raise DataError("'pixels' must be finite numbers in [0, 1]")
+    return x
+
+
+def check_label(label: Any, num_classes: int) -> int:
+    """A class index from JSON.
+
+    Raises:
+        DataError: not an integer in [0, num_classes).
+    """
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise DataError(f"'label' must be an integer class, got {label!r}")
+    if not 0 <= label < num_classes:
+        raise DataError(f"'label' must be in 0..{num_classes - 1}, got {label}")
+    return label
+
+
+def forward(model: MLP, x: np.ndarray) -> dict[str, Any]:
+    """One example forward: probabilities, prediction and hidden activations.
+
+    Args:
+        model: the model.
+        x: one input, (D,).
+
+    Returns:
+        ``probabilities`` (C,), ``prediction`` (the most probable class),
+        ``logits`` (C,) and ``hidden``: one list (H_l,) per hidden layer,
+        each ``relu(h_{l-1} W_l + b_l)``.
+    """
+    logits, caches = model.forward(x.reshape(1, -1).astype(model.dtype))  # (1, C)
+    probs = softmax(logits)[0]  # (C,)
+    hidden = [relu_out[0] for _, relu_out in caches if relu_out is not None]
+    return {
+        "probabilities": probs.tolist(),
+        "prediction": int(probs.argmax()),
+        "logits": logits[0].tolist(),
+        "hidden": [h.tolist() for h in hidden],
+    }
+
+
+def backward(model: MLP, x: np.ndarray, label: int) -> dict[str, Any]:
+    """One example backward, keeping the gradient at every layer.
+
+    The same steps as ``MLP.backward`` (so the parameter gradients equal
+    ``model.loss_and_grads``), written out to keep ``dL/dh`` of each hidden
+    layer on the way down.
+
+    Args:
+        model: the model.
+        x: one input, (D,).
+        label: its true class.
+
+    Returns:
+        ``loss``, ``grad_logits`` (C,), ``grad_hidden``: one list (H_l,) per
+        hidden layer, ``grads``: every parameter's gradient (arrays, named
+        like ``model.params``) and ``grad_pre1``: dL/dz1 (H1,), the gradient
+        at the first layer's pre-activation.
+    """
+    xb = x.reshape(1, -1).astype(model.dtype)  # (1, D)
+    logits, caches = model.forward(xb)  # (1, C)
+    loss, dlogits = softmax_cross_entropy(logits, np.array([label]))  # (), (1, C)
+    grads: dict[str, np.ndarray] = {}
+    grad_hidden: list[np.ndarray] = []
+    dout = dlogits  # (1, H_i): dL/d(output of layer i), from the top down
+    for i in range(model.num_layers, 0, -1):
+        dense_cache, relu_cache = caches[i - 1]
+        if relu_cache is not None:
+            grad_hidden.insert(0, dout[0])  # dL/dh_i, (H_i,)
+            dout = relu_backward(dout, relu_cache)  # dL/dz_i
+        grad_pre = dout[0]  # (H_i,); after the loop, layer 1's
+        dout, grads[f"dense{i}.w"], grads[f"dense{i}.b"] = dense_backward(
+            dout, dense_cache, input_grad=i > 1
+        )
+    return {
+        "loss": float(loss),
+        "grad_logits": dlogits[0].tolist(),
+        "grad_hidden": [g.tolist() for g in grad_hidden],
+        "grads": {name: grads[name] for name in model.params},
+        "grad_pre1": grad_pre,
+    }
+
+
+def responsible_units(grad_pre1: np.ndarray, count: int = TOP_UNITS) -> list[int]:
+    """The first-layer units with the largest ``|dL/dz1_j|``, largest first.
+
+    ``dL/dW1[:, j] = x * dL/dz1_j``, so these are the columns of dL/dW1 with
+    the largest norms. Units whose gradient is 0 (an inactive ReLU) are left
+    out.
+    """
+    order = np.argsort(-np.abs(grad_pre1), kind="stable")[:count]
+    return [int(j) for j in order if grad_pre1[j] != 0]
+
+
+class Session:
+    """A loaded model, the copy the page steps on, and that copy's Adam.
+
+    Args:
+        model: the loaded model; it is copied, never changed.
+        class_names: one name per class.
+        recipe: how images are prepared (``backprop.app.photos.prepare.RECIPES``).
+        history: the run's per-epoch records (``history.json``).
+        source: where the model came from, for the page.
+
+    Raises:
+        ConfigError: the model does not take 28x28 images.
+    """
+
+    def __init__(
+        self,
+        model: MLP,
+        class_names: Sequence[str],
+        *,
+        recipe: str = "mnist",
+        history: list[dict] | None = None,
+        source: str = "",
+    ) -> None:
+        if model.sizes[0] != SIDE * SIDE:
+            raise ConfigError(
+                f"the explorer draws {SIDE}x{SIDE} digits; this model takes "
+                f"{model.sizes[0]} inputs"
+            )
+        self.loaded = model
+        self.class_names = list(class_names)
+        self.recipe = recipe if recipe in RECIPES else "mnist"
+        self.history = list(history or [])
+        self.source = source
+        self.lock = threading.Lock()
+        self.reset()
+
+    @classmethod
+    def from_run(cls, path: str | Path) -> Session:
+        """A session on a run folder's (or a model.npz's) model, on the CPU.
+
+        Raises:
+            CheckpointError: the model cannot be loaded.
+            ConfigError: it does not take 28x28 images.
+        """
+        model, ckpt, _ = load_model(path, device="cpu")
+        dataset = ckpt.config.get("dataset", "mnist")
+        return cls(
+            model,
+            class_names_for(dataset, model.sizes[-1]),
+            recipe=dataset,
+            history=ckpt.history,
+            source=str(path),
+        )
+
+    def reset(self) -> dict[str, Any]:
+        """Throw away the steps: a fresh copy of the loaded model, a fresh Adam."""
+        with self.lock:
+            self.model = MLP.from_params(self.loaded.params)  # a copy
+            self.opt = Adam(lr=LR)  # the engine's default mode, Keras's
+        return {"steps": 0}
+
+    @property
+    def steps(self) -> int:
+        """Adam steps taken since the last reset."""
+        return self.opt.t
+
+    def info(self) -> dict[str, Any]:
+        """What the page shows about the model."""
+        return {
+            "sizes": self.loaded.sizes,
+            "dtype": self.loaded.dtype,
+            "class_names": self.class_names,
+            "recipe": self.recipe,
+            "source": self.source,
+            "lr": LR,
+            "adam": self.opt.mode,
+            "steps": self.steps,
+            "epochs": len(self.history),
+        }
+
+    def predict(self, x: np.ndarray) -> dict[str, Any]:
+        """``forward`` on the stepping copy, with the input it saw (D,)."""
+        with self.lock:
+            return {
+                "prepared": np.asarray(x, np.float64).tolist(),
+                **forward(self.model, x),
+                "steps": self.steps,
+            }
+
+    def backward(self, x: np.ndarray, label: int) -> dict[str, Any]:
+        """``backward`` on the stepping copy, with the most responsible units.
+
+        Returns:
+            ``label``, ``loss``, ``probabilities``, ``grad_logits``,
+            ``grad_hidden``, ``units`` (for each responsible unit j: ``unit``,
+            ``grad_weights`` = dL/dW1[:, j] (D,) and ``weights`` = W1[:, j]
+            (D,)) and ``steps``.
+        """
+        label = check_label(label, self.loaded.sizes[-1])
+        with self.lock:
+            result = backward(self.model, x, label)
+            grads, w1 = result.pop("grads"), self.model.params["dense1.w"]
+            units = responsible_units(result.pop("grad_pre1"))
+            result["units"] = [
+                {
+                    "unit": j,
+                    "grad_weights": grads["dense1.w"][:, j].tolist(),
+                    "weights": w1[:, j].tolist(),
+                }
+                for j in units
+            ]
+            probs = forward(self.model, x)["probabilities"]
+            return {"label": label, "probabilities": probs, **result}
+
+    def step(self, x: np.ndarray, label: int) -> dict[str, Any]:
+        """One Adam step on the stepping copy, for this example and class.
+
+        Returns:
+            ``loss_before``, ``probabilities_before`` (C,), then what
+            ``predict`` returns after the step, and ``loss`` after it.
+        """
+        label = check_label(label, self.loaded.sizes[-1])
+        xb = x.reshape(1, -1).astype(self.loaded.dtype)  # (1, D)
+        with self.lock:
+            before = forward(self.model, x)["probabilities"]
+            loss, grads = self.model.loss_and_grads(xb, np.array([label]))
+            self.opt.step(self.model.params, grads)
+            after = forward(self.model, x)
+            loss_after, _ = self.model.loss_and_grads(xb, np.array([label]))
+        return {
+            "label": label,
+            "loss_before": float(loss),
+            "probabilities_before": before,
+            "loss": float(loss_after),
+            "prepared": np.asarray(x, np.float64).tolist(),
+            **after,
+            "steps": self.steps,
+        }

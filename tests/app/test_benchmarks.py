@@ -1,0 +1,268 @@
+"""Smoke runs of benchmarks/compare.py and benchmarks/sweep.py on tiny work.
+
+They check that the scripts run and write what they promise; they assert no
+timing (a benchmark is never a test with a time limit).
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+ROW_KEYS = {
+    "name",
+    "device",
+    "s_per_epoch_median",
+    "s_per_epoch_min",
+    "s_per_epoch_max",
+    "samples_per_s",
+    "ratio_to_engine",
+    "test_accuracy",
+    "peak_rss_mib",
+}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_script(script, *args, timeout=300):
+    # The environment is passed as it is: the BLAS variables are never changed.
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def load_script(name):
+    # The scripts import each other as siblings, as they do when run from here.
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(out, synthetic_dir, only):
+    proc = run_script(
+        "compare.py",
+        "--epochs", 1, "--rounds", 1, "--warmup", 0,
+        "--blas-env", "given",
+        "--data-dir", synthetic_dir,
+        "--batch-size", 64, "--hidden", 16,
+        "--only", only,
+        "--out", out,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+def check_outputs(out, result, keys):
+    rows = {row["key"]: row for row in result["rows"]}
+    assert set(rows) == set(keys)
+    for row in rows.values():
+        assert ROW_KEYS <= set(row), row
+        assert 0 < row["s_per_epoch_min"] <= row["s_per_epoch_median"]
+        assert row["s_per_epoch_median"] <= row["s_per_epoch_max"]
+        assert row["peak_rss_mib"] > 0
+        assert row["sizes"] == [64, 16, 10]  # the synthetic 8x8 images
+    machine = result["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"]
+    table = (out / "results.md").read_text()
+    for row in rows.values():
+        assert row["name"] in table
+    assert (out / "results.png").read_bytes()[:8] == PNG_MAGIC
+    return rows
+
+
+def test_compare_engine_rows(tmp_path, synthetic_dir):
+    keys = ["engine-fused", "engine-reference", "matmul-bound"]
+    result = compare(tmp_path, synthetic_dir, ",".join([*keys, "engine-cupy"]))
+    rows = check_outputs(tmp_path, result, keys)
+    assert rows["engine-fused"]["ratio_to_engine"] == 1.0
+    # the same seed, data and batch order: both engine paths learn the same model
+    fast, reference = rows["engine-fused"], rows["engine-reference"]
+    assert fast["test_accuracy"] == reference["test_accuracy"]
+    assert 0.0 <= fast["test_accuracy"] <= 1.0
+    assert rows["matmul-bound"]["gflop_per_epoch"] > 0
+    if "engine-cupy" in result["skipped"]:
+        assert result["machine"]["gpu"] is None
+    assert result["settings"]["batch_size"] == 64
+
+
+@pytest.mark.tf
+def test_compare_runs_tensorflow_in_its_own_process(tmp_path, synthetic_dir):
+    pytest.importorskip("tensorflow")
+    keys = ["engine-fused", "tf-function"]
+    result = compare(tmp_path, synthetic_dir, ",".join(keys))
+    rows = check_outputs(tmp_path, result, keys)
+    assert "tensorflow" in rows["tf-function"]["versions"]
+    assert "tensorflow" not in rows["engine-fused"]["versions"]
+    assert rows["tf-function"]["ratio_to_engine"] > 0
+
+
+FRAMEWORKS = [
+    pytest.param("tf-eager", "tensorflow", marks=pytest.mark.tf),
+    pytest.param("tf-function", "tensorflow", marks=pytest.mark.tf),
+    pytest.param("keras-fit", "tensorflow", marks=pytest.mark.tf),
+    pytest.param("pytorch", "torch"),
+]
+
+
+@pytest.mark.parametrize("implementation,library", FRAMEWORKS)
+def test_framework_worker_trains_and_reports(
+    implementation, library, synthetic_dir, tmp_path
+):
+    # In a process of its own, as the benchmark runs it: TensorFlow and PyTorch
+    # in one process can crash it.
+    pytest.importorskip(library)
+    out = tmp_path / "row.json"
+    proc = run_script(
+        "workers.py", implementation, "--json-out", out, "--epochs", 2,
+        "--warmup", 1, "--data-dir", synthetic_dir, "--batch-size", 64,
+        "--hidden", 16,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["implementation"] == implementation
+    assert len(result["epoch_seconds"]) == 2
+    assert all(s > 0 for s in result["epoch_seconds"])
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert result["sizes"] == [64, 16, 10] and result["train_examples"] == 300
+    assert library in result["versions"]
+
+
+def test_compare_rejects_unknown_implementation(tmp_path):
+    proc = run_script("compare.py", "--only", "engine-fused,jax", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert "unknown jax" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_sweep_writes_tables_and_plot(tmp_path, synthetic_dir):
+    proc = run_script(
+        "sweep.py",
+        "--rounds", 1,
+        "--batch-sizes", "16,64",
+        "--widths", "8,32",
+        "--data-dir", synthetic_dir,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "sweep.json").read_text())
+    points = [(r["sweep"], r["batch_size"], r["hidden"]) for r in result["rows"]]
+    assert points == [
+        ("batch size", 16, 128),
+        ("batch size", 64, 128),
+        ("width", 256, 8),
+        ("width", 256, 32),
+    ]
+    for row in result["rows"]:
+        assert row["s_per_epoch_median"] > 0 and row["samples_per_s"] > 0
+        assert row["gflop_per_epoch"] > 0 and row["matmul_s_per_epoch"] > 0
+    assert result["rows"][0]["steps_per_epoch"] == 300 // 16 + 1
+    assert "## batch size" in (tmp_path / "sweep.md").read_text()
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_numpy_rows_run_again_without_blas_variables_only_when_set():
+    compare = load_script("compare")
+    names = ["engine-fused", "tf-eager", "matmul-bound"]
+    plain = {"PATH": "/usr/bin"}
+    assert [key for key, _, _ in compare.plan_runs(names, "auto", plain)] == names
+    tuned = {**plain, "OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "512"}
+    runs = compare.plan_runs(names, "auto", tuned)
+    assert [key for key, _, _ in runs] == [
+        *names,
+        "engine-fused+blas-unset",
+        "matmul-bound+blas-unset",
+    ]
+    assert runs[0][2] == tuned
+    assert runs[-1][2] == plain  # both variables removed, nothing else
+    assert len(compare.plan_runs(names, "given", tuned)) == 3
+
+
+def test_matmul_shapes_count_the_papers_flops():
+    matmul_shapes = load_script("workers").matmul_shapes
+    shapes = matmul_shapes([784, 128, 10], 256)
+    flops = sum(2 * a[0] * a[1] * b[1] for _, a, b in shapes)
+    # forward and weight gradient of both layers, input gradient of the second
+    assert len(shapes) == 5
+    assert flops == 2 * 256 * (2 * 784 * 128 + 3 * 128 * 10)
+
+
+def test_profile_step_accounts_for_every_phase(tmp_path, synthetic_dir):
+    proc = run_script(
+        "profile_step.py",
+        "--epochs", 1,
+        "--batch-size", 32,
+        "--hidden", 16,
+        "--data-dir", synthetic_dir,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "profile.json").read_text())
+    assert list(result["modes"]) == ["reference", "fused"]
+    phases = ["gather", "forward", "loss", "backward", "adam"]
+    for mode_rows in result["modes"].values():
+        rows = {row["phase"]: row for row in mode_rows}
+        assert list(rows)[:5] == phases
+        step = rows["step (the five phases)"]["us_per_step_mean"]
+        assert sum(rows[p]["us_per_step_mean"] for p in phases) == pytest.approx(step)
+        assert sum(rows[p]["share_of_step"] for p in phases) == pytest.approx(1.0)
+    assert result["steps_timed"] == 300 // 32 and result["sizes"] == [64, 16, 10]
+    text = (tmp_path / "profile.md").read_text()
+    assert "## reference" in text and "## fused" in text and "| adam |" in text
+
+
+def test_first_run_times_cold_and_warm_cache(tmp_path, synthetic_dir):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "first_run.py",
+        "--repeats", 1,
+        "--data-dir", synthetic_dir,
+        "--hidden", 8,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "first_run.json").read_text())
+    assert list(result["cases"]) == [
+        "fused, cold cache",
+        "fused, warm cache",
+        "reference",
+    ]
+    for row in result["cases"].values():
+        assert row["wall_s"] > row["epoch_s"] > 0
+    assert "| fused, cold cache |" in (tmp_path / "first_run.md").read_text()
+
+
+def test_augment_cost_times_every_row(tmp_path):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "augment_cost.py",
+        "--rounds", 1,
+        "--train-limit", 600,
+        "--reference-images", 100,
+        "--out", tmp_path,
+        "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "augment.json").read_text())
+    rows = {row["row"]: row for row in result["rows"]}
+    assert rows["train epoch"]["ratio_to_train_epoch"] == 1.0
+    assert "distort (fused, 1 thread)" in rows
+    assert "distort (reference, scipy.ndimage)" in rows
+    assert "train epoch with --augment" in rows
+    assert all(row["seconds"] > 0 for row in rows.values())
+    assert result["images"] == 600
+    assert "| train epoch with --augment |" in (tmp_path / "augment.md").read_text()

@@ -1,0 +1,456 @@
+"""The course notes cannot drift from the code.
+
+* The site builds with ``mkdocs build --strict`` (broken links, missing pages,
+  a renamed function that a page includes: all fail), with the network cut off.
+* Every ```` ```python ```` block of a page runs, in order, in one namespace per
+  page, from the repository root, as a reader would run them.
+* A ```` ```text title="Output" ```` block right after a code block is what the
+  code must print. Words must match; each number must match within one unit
+  of its last digit shown (``2.303`` means 2.302 to 2.304; integers exactly),
+  or within the tolerance of an HTML comment on the line above the block,
+  which the reader does not see: ``<!-- tolerance: ± 0.002 -->`` absolute,
+  ``<!-- tolerance: ± 5% -->`` relative, ``<!-- tolerance: timing -->`` for
+  timings, which depend on the machine: their words are checked, their
+  numbers not. (A tolerance in the title, ``title="Output (± any)"``, is
+  still read, and ``docs/hooks.py`` removes it from the rendered title.)
+* Every figure has its command written under it, and the command names a
+  figure of ``docs/make_figures.py``; every shown ``python -m`` command parses.
+
+The convention is explained to readers in docs/checking.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib
+import importlib.util
+import io
+import math
+import re
+import shlex
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+TOLERANCE = re.compile(r"±\s*(?P<value>any|[0-9.eE+-]+)\s*(?P<percent>%?)")
+ANNOTATION = re.compile(r"^\s*<!--\s*tolerance:\s*(?P<spec>.*?)\s*-->\s*$")
+IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)]+\.png)\)")
+
+
+@dataclass
+class Block:
+    """A fenced code block of a page."""
+
+    lang: str
+    info: str
+    code: str
+    line: int  # 1-based line of the opening fence
+    annotation: str = ""  # the tolerance comment on the line above, if any
+
+    @property
+    def is_include(self) -> bool:
+        """A block that only shows source files (pymdownx.snippets lines)."""
+        lines = [ln for ln in self.code.splitlines() if ln.strip()]
+        return bool(lines) and all(ln.strip().startswith("--8<--") for ln in lines)
+
+    @property
+    def runs(self) -> bool:
+        """A Python block the reader runs."""
+        return self.lang == "python" and not self.is_include
+
+    @property
+    def is_output(self) -> bool:
+        """The printed output of the code block before it."""
+        return self.lang == "text" and 'title="Output' in self.info
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Every fenced code block of a Markdown page, in order (also in admonitions)."""
+    blocks = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, info = m["indent"], m["fence"], m["info"].strip()
+        lang = info.split()[0] if info else ""
+        above = ANNOTATION.match(lines[i - 1]) if i else None
+        body = []
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != fence:
+            line = lines[j]
+            body.append(line[len(indent) :] if line.startswith(indent) else line)
+            j += 1
+        blocks.append(
+            Block(
+                lang,
+                info,
+                "\n".join(body) + "\n",
+                i + 1,
+                above["spec"] if above else "",
+            )
+        )
+        i = j + 1
+    return blocks
+
+
+def tolerance_of(info: str, annotation: str = "") -> tuple[float | None, bool]:
+    """An Output's tolerance: ``(value, relative)``, or ``(None, _)`` for none.
+
+    The annotation (``± 0.002``, ``± 5%``, ``timing``) wins over a tolerance
+    left in the title.
+    """
+    if annotation.strip() in ("timing", "any", "± any"):
+        return math.inf, False  # timings: the words are checked, the numbers not
+    if annotation:
+        m = TOLERANCE.search(annotation)
+        if not m:
+            raise ValueError(f"unreadable tolerance annotation {annotation!r}")
+        return float(m["value"]), bool(m["percent"])
+    m = TOLERANCE.search(info)
+    if not m:
+        return None, False
+    if m["value"] == "any":  # timings: the words are checked, the numbers not
+        return math.inf, False
+    return float(m["value"]), bool(m["percent"])
+
+
+def last_digit_unit(token: str) -> float:
+    """One unit in the last digit shown: 0.001 for ``2.303``, 1e-17 for ``3.1e-16``."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    if "." not in mantissa and not exponent:
+        return 0.0  # an integer: exact
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def compare_output(
+    expected: str, actual: str, info: str, annotation: str = ""
+) -> list[str]:
+    """Differences between an Output block and what the code printed."""
+    value, relative = tolerance_of(info, annotation)
+    exp_lines = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
+    act_lines = [ln.rstrip() for ln in actual.strip("\n").splitlines()]
+    if len(exp_lines) != len(act_lines):
+        return [f"expected {len(exp_lines)} lines, printed {len(act_lines)}"]
+    problems = []
+    for k, (e, a) in enumerate(zip(exp_lines, act_lines), start=1):
+        e_text, a_text = NUMBER.split(e), NUMBER.split(a)
+        e_nums, a_nums = NUMBER.findall(e), NUMBER.findall(a)
+        if [" ".join(t.split()) for t in e_text] != [
+            " ".join(t.split()) for t in a_text
+        ] or len(e_nums) != len(a_nums):
+            problems.append(f"line {k}: expected {e!r}, printed {a!r}")
+            continue
+        for e_num, a_num in zip(e_nums, a_nums):
+            want, got = float(e_num), float(a_num)
+            if value is None:
+                tol = last_digit_unit(e_num) * (1 + 1e-9)
+            else:
+                tol = value / 100 * abs(want) if relative else value
+            if not math.isclose(want, got, rel_tol=0, abs_tol=tol):
+                problems.append(
+                    f"line {k}: {a_num} differs from the quoted {e_num} "
+                    f"by more than {tol:g} in {a!r}"
+                )
+    return problems
+
+
+def page_id(page: Path) -> str:
+    """The page's path under docs/, as the test id."""
+    return str(page.relative_to(DOCS))
+
+
+def page_params():
+    """One pytest param per page; TensorFlow pages carry the tf marker."""
+    for page in PAGES:
+        marks = [pytest.mark.tf] if "import tensorflow" in page.read_text() else []
+        yield pytest.param(page, id=page_id(page), marks=marks)
+
+
+# --- the parser and the comparison are themselves tested -----------------------
+
+
+def test_fenced_blocks_finds_code_outputs_and_includes():
+    text = (
+        "Intro\n\n```python\nx = 1\nprint(x)\n```\n\n"
+        '```text title="Output (± 0.5)"\n1\n```\n\n'
+        '!!! note\n    ```python\n    --8<-- "backprop/layers.py::dense_forward"\n'
+        "    ```\n"
+    )
+    blocks = fenced_blocks(text)
+    assert [b.lang for b in blocks] == ["python", "text", "python"]
+    assert blocks[0].runs and blocks[1].is_output and not blocks[2].runs
+    assert blocks[2].is_include and blocks[0].line == 3
+    assert tolerance_of(blocks[1].info) == (0.5, False)
+
+
+def test_tolerance_annotations_are_read_from_a_comment_above_the_output():
+    text = (
+        "```python\nprint(1)\n```\n\n<!-- tolerance: ± 5% -->\n"
+        '```text title="Output"\n1\n```\n\n<!-- tolerance: timing -->\n'
+        '```text title="Output"\n2 ms\n```\n```text title="Output"\n3\n```\n'
+    )
+    blocks = fenced_blocks(text)
+    assert [b.annotation for b in blocks] == ["", "± 5%", "timing", ""]
+    assert tolerance_of(blocks[1].info, blocks[1].annotation) == (5.0, True)
+    assert tolerance_of(blocks[2].info, blocks[2].annotation) == (math.inf, False)
+    assert tolerance_of(blocks[3].info, blocks[3].annotation) == (None, False)
+    assert compare_output("100", "104", "Output", "± 5%") == []
+    assert compare_output("2 ms", "9 ms", "Output", "timing") == []
+    assert compare_output("2 ms", "9 s", "Output", "timing")
+    with pytest.raises(ValueError):
+        tolerance_of("Output", "roughly")
+
+
+def test_compare_output_tolerates_the_last_digit_and_nothing_more():
+    assert compare_output("loss 2.303\n", "loss 2.3035\n", 'title="Output"') == []
+    assert compare_output("loss 2.303\n", "loss 2.305\n", 'title="Output"')
+    assert compare_output("shape (60000, 784)", "shape (60000, 785)", "Output")
+    assert compare_output("err 3.1e-16", "err 3.2e-16", "Output") == []
+    assert compare_output("err 3.1e-16", "err 3.3e-16", "Output")
+    assert compare_output("acc 0.97", "acc 0.99", 'title="Output (± 0.03)"') == []
+    assert compare_output("acc 100", "acc 104", 'title="Output (± 5%)"') == []
+    assert compare_output("acc 100", "acc 106", 'title="Output (± 5%)"')
+    assert compare_output("0.5 ms", "7.25 ms", 'title="Output (± any)"') == []
+    assert compare_output("0.5 ms", "7.25 s", 'title="Output (± any)"')
+    assert compare_output("loss 2.303", "gain 2.303", "Output")
+    assert compare_output("a\nb", "a", "Output")
+
+
+def load_hooks():
+    """docs/hooks.py as a module (it needs MkDocs for its error type)."""
+    pytest.importorskip("mkdocs")
+    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_includes_leave_the_docstring_out_unless_asked():
+    hooks = load_hooks()
+    code = hooks.include_source("backprop/layers.py", "dense_backward")
+    assert code.startswith("def dense_backward(") and '"""' not in code
+    assert "dw = x.T @ dout  # (D, H)" in code
+    kept = hooks.include_source("backprop/layers.py", "dense_backward", doc=True)
+    assert "Gradients of the affine layer." in kept
+    method = hooks.include_source("backprop/model.py", "MLP.forward")
+    assert method.startswith("def forward(self") and "\n    caches = []" in method
+    line = '--8<-- "backprop/layers.py::dense_backward"'
+    assert re.fullmatch(
+        r'--8<-- "backprop/layers.py:\d+:\d+,\d+:\d+"', hooks.expand(line)
+    )
+    doc = hooks.expand('--8<-- "backprop/layers.py::dense_backward+doc"')
+    assert re.fullmatch(r'--8<-- "backprop/layers.py:\d+:\d+"', doc)
+    assert hooks.hide_tolerances('```text title="Output (± any)"') == (
+        '```text title="Output"'
+    )
+
+
+# --- the site -------------------------------------------------------------------
+
+
+def test_site_builds_strict_offline(tmp_path, monkeypatch):
+    """``mkdocs build --strict`` succeeds with every network connection refused."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    pytest.importorskip("pymdownx")
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    def refuse(*args, **kwargs):
+        raise OSError("the docs build must not use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.chdir(ROOT)
+    site = tmp_path / "site"
+    config = load_config(
+        config_file=str(ROOT / "mkdocs.yml"), site_dir=str(site), strict=True
+    )
+    build(config)
+
+    lecture4 = (site / "lectures" / "04-backprop.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", lecture4))  # code without highlighting
+    assert "def dense_backward(" in text  # included from backprop/layers.py
+    assert "dw = x.T @ dout  # (D, H)" in text
+    assert "Gradients of the affine layer." not in text  # docstrings left out
+    assert 'class="arithmatex"' in lecture4  # math left for MathJax
+    assert "\\mathrm{d}W" in lecture4
+    assert (site / "javascripts" / "vendor" / "mathjax" / "tex-svg.js").is_file()
+    for page in PAGES:
+        built = site / page.relative_to(DOCS).with_suffix(".html")
+        assert built.is_file(), f"{page_id(page)} was not built"
+        text = built.read_text()
+        assert "--8<--" not in text, f"{page_id(page)}: include left"
+        # viewable offline: no script or stylesheet from another host
+        remote = re.findall(r'(?:src|href)="(https?://[^"]+\.(?:js|css))"', text)
+        assert not remote, f"{page_id(page)} loads {remote}"
+        # the tests' tolerances are not shown to readers
+        shown = re.findall(r'class="filename">(Output[^<]*)<', text)
+        assert not [t for t in shown if "±" in t], f"{page_id(page)}: {shown}"
+
+
+def test_every_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in PAGES:
+        assert page_id(page) in nav, f"{page_id(page)} is missing from mkdocs.yml nav"
+
+
+# --- code, numbers, figures, commands -----------------------------------------
+
+
+@pytest.mark.parametrize("page", list(page_params()))
+def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
+    """Run a page's Python blocks in order; check each Output block."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.syspath_prepend(str(ROOT))
+    blocks = fenced_blocks(page.read_text())
+    namespace: dict = {"__name__": "__main__"}
+    printed = None
+    for block in blocks:
+        where = f"{page_id(page)}:{block.line}"
+        if block.is_output:
+            assert printed is not None, f"{where}: Output block after no code block"
+            problems = compare_output(block.code, printed, block.info, block.annotation)
+            assert not problems, (
+                f"{where}: " + "; ".join(problems) + (f"\n--- printed ---\n{printed}")
+            )
+            printed = None
+            continue
+        if not block.runs:
+            continue
+        if "import tensorflow" in block.code:
+            pytest.importorskip("tensorflow")
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            exec(compile(block.code, where, "exec"), namespace)  # noqa: S102
+        printed = buffer.getvalue()
+        sys.stdout.write(printed)
+
+
+def test_every_printing_block_has_its_output_shown():
+    """A block that prints must be followed by the Output it prints (or say why not)."""
+    for page in PAGES:
+        blocks = fenced_blocks(page.read_text())
+        for block, after in zip(blocks, [*blocks[1:], None]):
+            if block.runs and "print(" in block.code:
+                assert after is not None and after.is_output, (
+                    f"{page_id(page)}:{block.line}: prints, but no Output block follows"
+                )
+
+
+def figure_names() -> set[str]:
+    """The figures ``docs/make_figures.py`` knows how to make."""
+    spec = importlib.util.spec_from_file_location(
+        "make_figures", DOCS / "make_figures.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return set(module.FIGURES)
+
+
+def caption_under(lines: list[str], k: int) -> str:
+    """The image line k and the paragraph under it (its caption)."""
+    end = k + 1
+    while end < len(lines) and not lines[end].strip():
+        end += 1
+    while end < len(lines) and lines[end].strip():
+        end += 1
+    return "\n".join(lines[k:end])
+
+
+def test_every_figure_exists_and_says_how_it_was_made():
+    names = figure_names()
+    seen = set()
+    for page in PAGES:
+        lines = page.read_text().splitlines()
+        for k, line in enumerate(lines):
+            for m in IMAGE.finditer(line):
+                target = (page.parent / m["path"]).resolve()
+                assert target.is_file(), f"{page_id(page)}:{k + 1}: {m['path']} missing"
+                below = caption_under(lines, k)
+                cmd = re.search(r"python docs/make_figures\.py ([\w-]+)", below)
+                assert cmd, f"{page_id(page)}:{k + 1}: no make_figures command under it"
+                assert cmd[1] in names, f"{page_id(page)}:{k + 1}: unknown {cmd[1]}"
+                seen.add(target.name)
+    assert seen, "the notes show no figures"
+
+
+def shown_commands() -> list[tuple[str, list[str]]]:
+    """Every ``python -m backprop...`` / ``exercises.grade`` command in bash blocks."""
+    commands = []
+    for page in PAGES:
+        for block in fenced_blocks(page.read_text()):
+            if block.lang not in ("bash", "console", "sh"):
+                continue
+            for line in block.code.splitlines():
+                line = line.strip().removeprefix("$ ")
+                if line.startswith("python -m "):
+                    words = shlex.split(line.split(" #")[0])
+                    commands.append((f"{page_id(page)}:{block.line}", words[2:]))
+    return commands
+
+
+def test_shown_commands_exist_and_their_flags_parse(monkeypatch):
+    """A renamed module or flag in a shown command fails here, not in class."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    checked = 0
+    for where, (module, *args) in shown_commands():
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            continue  # e.g. tf_reference without TensorFlow installed
+        if (
+            module.startswith("tf_reference")
+            and importlib.util.find_spec("tensorflow") is None
+        ):
+            continue
+        assert importlib.util.find_spec(module) is not None, f"{where}: no {module}"
+        mod = importlib.import_module(module)
+        parser = getattr(mod, "build_parser", None)
+        if parser is None:
+            continue
+        try:
+            parser().parse_args(args)
+        except SystemExit as exc:
+            if exc.code == 0:  # --help, --list
+                continue
+            pytest.fail(f"{where}: python -m {module} {' '.join(args)}: exit {exc}")
+        checked += 1
+    assert checked > 0
+
+
+def test_every_ungraded_exercise_has_a_worked_answer():
+    """Each lecture's exercises not marked (graded) have an answer on answers.md."""
+    answers = (DOCS / "answers.md").read_text()
+    sections = re.split(r"^## Lecture (\d+)\b", answers, flags=re.M)
+    answered = {
+        int(number): set(
+            map(int, re.findall(r'^\?\?\? note "Exercise (\d+)', body, re.M))
+        )
+        for number, body in zip(sections[1::2], sections[2::2])
+    }
+    for page in sorted((DOCS / "lectures").glob("*.md")):
+        lecture = int(page.name[:2])
+        text = page.read_text()
+        exercises = text[text.index("## Exercises") :]
+        items = re.findall(r"^(\d+)\. (.*)$", exercises, flags=re.M)
+        ungraded = {int(n) for n, first in items if "(graded)" not in first}
+        missing = ungraded - answered.get(lecture, set())
+        assert not missing, (
+            f"{page_id(page)}: no answer to exercise(s) {sorted(missing)}"
+        )
+        extra = answered.get(lecture, set()) - ungraded
+        assert not extra, f"answers.md answers {sorted(extra)} of lecture {lecture}"
