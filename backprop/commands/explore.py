@@ -21,7 +21,15 @@ from pathlib import Path
 from backprop.commands.common import run_command
 from backprop.errors import require
 from backprop.explorer.firstrun import FIRST_RUN_EPOCHS, train_first_run
-from backprop.explorer.server import LOOPBACK, bind, is_loopback, serve, url_of
+from backprop.explorer.server import (
+    LOOPBACK,
+    bind,
+    bound_address,
+    host_names,
+    is_loopback,
+    serve,
+    url_of,
+)
 from backprop.explorer.session import Session
 
 
@@ -44,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default=LOOPBACK,
-        help="address to listen on; anything but loopback lets other machines in",
+        help="address to listen on; anything but loopback lets other machines "
+        "in (the page answers only requests that name this address, or on "
+        "0.0.0.0 this machine's names, and takes steps only from its own page)",
     )
     p.add_argument(
         "--port", type=int, default=8000, help="port to listen on (0: any free one)"
@@ -63,10 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from backprop.explorer.app import create_app  # imports Starlette
 
     sock = bind(args.host, args.port)  # first, so a busy port fails at once
-    if not is_loopback(args.host):
+    names = host_names(args.host, sock)
+    if not is_loopback(bound_address(sock)):
         print(
-            f"warning: listening on {args.host}, not on loopback: anyone who can "
-            "reach this machine can use the explorer",
+            f"warning: listening on {bound_address(sock)}, not on loopback: anyone "
+            "who can reach this machine can use the explorer, by the names "
+            f"{', '.join(names)} (other names are refused)",
             file=sys.stderr,
         )
     source = args.model
@@ -81,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = "-".join(map(str, session.loaded.sizes))
     print(f"explorer for the {sizes} model of {source} at {url_of(sock)}", flush=True)
     print("press Ctrl-C to stop", flush=True)
-    serve(create_app(session), sock, open_browser=not args.no_browser)
+    port = sock.getsockname()[1]
+    app = create_app(session, names=names, port=port)
+    serve(app, sock, open_browser=not args.no_browser)
     return 0
 
 
