@@ -13,7 +13,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
+import selectors
+import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -370,3 +375,34 @@ def test_the_command_on_127_1_is_loopback_and_on_nothing_refuses(
         and "localhost" in err
         and "other names are refused" in err
     )
+
+
+def test_the_real_server_logs_a_hang_up_in_one_line(tmp_path):
+    run = small_run(tmp_path)
+    cmd = [sys.executable, "-m", "backprop.explore", str(run), "--port", "0"]
+    proc = subprocess.Popen(
+        [*cmd, "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/", proc.stdout.readline())[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(
+                b"POST /api/step HTTP/1.1\r\n"
+                + f"Host: 127.0.0.1:{port}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 9000\r\n\r\n"
+                + b'{"pixels": [0.0, 0.0'
+            )
+        watch = selectors.DefaultSelector()
+        watch.register(proc.stderr, selectors.EVENT_READ)
+        assert watch.select(timeout=30), "the server logged nothing"
+        line = proc.stderr.readline()
+        assert "went away during POST /api/step" in line, line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    rest = proc.stderr.read()
+    assert "Traceback" not in rest and "ClientDisconnect" not in rest, rest
