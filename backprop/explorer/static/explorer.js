@@ -211,6 +211,11 @@ function explain(answer) {
   $("loss").textContent =
     `loss L = -log p(${name}) = ${number(answer.losses[y])}` +
     ` (p(${name}) = ${probability(answer.probabilities[y], answer.complement[y])})`;
+  if (answer.grad_logits[y] === 0 && answer.complement[y] > 0) {
+    $("loss").textContent +=
+      `. dL/dlogit of ${name} is exactly 0: in ${state.info.dtype}, p(${name}) ` +
+      "rounds to 1, and 1 - p above is computed in float64 from the logits.";
+  }
   const hint = $("hint");
   hint.replaceChildren();
   if (answer.complement[y] >= 0.01) return; // the model is not sure of y
@@ -280,8 +285,10 @@ $("step").addEventListener("click", () =>
     const [c0, c1] = [answer.complement_before[label], answer.complement[label]];
     const [l0, l1] = [answer.losses_before[label], answer.losses[label]];
     const change = l0 > 0 ? ` (${(100 * (l1 / l0 - 1)).toPrecision(3)}%)` : "";
+    const near = Math.min(c0, c1) < 0.005; // both as 1 - c, so they compare
+    const shown = (p, c) => (near ? `1 - ${number(c, 6)}` : number(p, 6));
     $("step-result").textContent =
-      `p(${name}): ${probability(p0, c0, 6)} -> ${probability(p1, c1, 6)}; ` +
+      `p(${name}): ${shown(p0, c0)} -> ${shown(p1, c1)}; ` +
       `loss ${number(l0, 6)} -> ${number(l1, 6)}${change}`;
     await backward();
   }),
