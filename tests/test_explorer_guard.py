@@ -406,3 +406,24 @@ def test_the_real_server_logs_a_hang_up_in_one_line(tmp_path):
         proc.wait(timeout=10)
     rest = proc.stderr.read()
     assert "Traceback" not in rest and "ClientDisconnect" not in rest, rest
+
+
+def test_an_ipv6_loopback_is_answered_by_its_bracketed_name(model):
+    import starlette._utils
+
+    if not hasattr(starlette._utils, "parse_host_header"):
+        pytest.skip("this Starlette's TrustedHostMiddleware refuses IPv6 hosts")
+    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = create_app(Session(model, list("0123456789")), names=("::1",), port=8000)
+    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert client.get("/api/model", headers={"host": "[::1]:8000"}).status_code == 200
+    assert client.get("/api/model", headers={"host": "[::2]:8000"}).status_code == 400
+    r = client.post(
+        "/api/reset",
+        json={},
+        headers={"host": "[::1]:8000", "origin": "http://[::1]:8000"},
+    )
+    assert r.status_code == 200

@@ -193,6 +193,7 @@ function showNothing() {
 // --- backward: the true class, the gradients, one Adam step -----------------------
 
 function choose(label) {
+  if (label !== state.label) $("step-result").textContent = ""; // another label's
   state.label = label;
   for (const row of [...$("probabilities").children, ...$("labels").children]) {
     if (row.dataset.class === undefined) continue; // the group's caption
