@@ -8,8 +8,12 @@ The page (``backprop.explorer``) shows the prepared 28x28 input, the hidden
 activations and the class probabilities as you draw; click the true digit to
 see the backward pass for that one example, and take Adam steps on it. A
 second tab shows the run's curves and training diagnostics. Everything is
-served from this machine; nothing is fetched from anywhere else. Needs the
-``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
+served from this machine; nothing is fetched from anywhere else. It is safe
+to leave running: it answers only requests that name the address and port it
+serves, and takes steps only for its own page, so another site open in the
+same browser can neither read it nor change it (``backprop.explorer.guard``).
+``--host`` other than loopback lets other machines in, by the names it prints.
+Needs the ``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
 """
 
 from __future__ import annotations

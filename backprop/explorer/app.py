@@ -172,7 +172,7 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 413, f"the request body is over the limit of {MAX_BODY_BYTES} bytes"
             )
         except WrongType as exc:
-            got = content_type(request) or "no Content-Type"
+            got = content_type(request)[:80] or "no Content-Type"
             return error(415, f"expected a body of type {exc}, got {got}")
         except ClientDisconnect:  # nobody to answer: one line in the log
             print(
