@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from backprop.commands.common import run_command
@@ -74,7 +75,13 @@ def run(args: argparse.Namespace) -> int:
     for module, package in (("starlette", "Starlette"), ("uvicorn", "uvicorn")):
         require(module, package, "explorer", "the explorer")
     require("PIL", "Pillow", "pictures", "the explorer")
+    from PIL import Image
+
     from backprop.explorer.app import create_app  # imports Starlette
+
+    # this process refuses images over MAX_PIXELS itself, before Pillow's own
+    # limit; its warning for images near that limit would only be noise
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
     sock = bind(args.host, args.port)  # first, so a busy port fails at once
     names = host_names(args.host, sock)

@@ -50,6 +50,7 @@ from backprop.runs import load_model
 LR = 1e-3  # the paper's learning rate, for the explorer's steps
 TOP_UNITS = 8  # hidden units whose dL/dW1 column the page draws
 MAX_PIXELS = 4096 * 4096  # an upload's width x height: a 12 Mpx phone photo fits
+PEEKING = threading.Lock()  # one header read at a time (see declared_size)
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:
@@ -62,7 +63,9 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
+        # Pillow warns of a large image on opening it; the warning filters are
+        # global, so threads that change them take turns
+        with PEEKING, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 return img.size
