@@ -239,13 +239,17 @@ def test_the_pixel_limit_is_width_times_height():
 
 def test_decodes_run_at_most_a_few_at_once(client, monkeypatch):
     lock, running, most = threading.Lock(), [0], [0]
+    full = threading.Event()  # as many decoding as the slots allow
     image = np.zeros(784, np.float32)
 
     def slow_prepare(data, recipe):
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.2)
+            if running[0] >= DECODE_SLOTS:
+                full.set()
+        full.wait(timeout=30)  # the first waits for company: they overlap
+        time.sleep(0.05)  # room for one more to come in, were there no bound
         with lock:
             running[0] -= 1
         return image
