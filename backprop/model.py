@@ -144,26 +144,37 @@ class MLP:
             caches.append((dense_cache, relu_cache))
         return out, caches
 
-    def backward(self, dlogits: Array, caches: list[tuple]) -> dict[str, Array]:
+    def backward(
+        self, dlogits: Array, caches: list[tuple], return_hidden: bool = False
+    ) -> dict[str, Array] | tuple[dict[str, Array], list[Array]]:
         """Gradients of every parameter, from the gradient of the logits.
 
         Args:
             dlogits: gradient of the loss with respect to the logits, (N, C).
             caches: from ``forward``.
+            return_hidden: also return the gradient of the loss with respect
+                to each hidden layer's output ``h_l`` (after its ReLU), which
+                the backward pass computes on its way down anyway (the
+                explorer shows them).
 
         Returns:
             grads: same keys and shapes as ``params``.
+            dhidden: only when ``return_hidden``: ``[dL/dh_1, ..., dL/dh_{L-1}]``,
+                one (N, H_l) array per hidden layer, the first layer first.
         """
         grads = {}
+        dhidden = []  # dL/dh_l, collected from the top layer down
         dout = dlogits
         for i in range(self.num_layers, 0, -1):
             dense_cache, relu_cache = caches[i - 1]
             if relu_cache is not None:
+                dhidden.append(dout)  # (N, H_i): dL/dh_i
                 dout = relu_backward(dout, relu_cache)
             dout, grads[f"dense{i}.w"], grads[f"dense{i}.b"] = dense_backward(
                 dout, dense_cache, input_grad=i > 1
             )
-        return {name: grads[name] for name in self.params}
+        grads = {name: grads[name] for name in self.params}
+        return (grads, dhidden[::-1]) if return_hidden else grads
 
     def loss_and_grads(
         self, x: Array, y: Array, *, return_logits: bool = False

@@ -73,7 +73,8 @@ def client(model):
         from starlette.testclient import TestClient
 
     session = Session(model, [str(d) for d in range(10)], history=HISTORY, source="t")
-    return TestClient(create_app(session))
+    app = create_app(session, names=("127.0.0.1", "localhost"), port=8000)
+    return TestClient(app, base_url="http://127.0.0.1:8000")
 
 
 def post_image(client, data: bytes):
@@ -156,7 +157,7 @@ def test_steps_are_adam_on_a_copy_and_reset_restores(client, model):
         np.testing.assert_array_equal(model.params[name], value)
     stepped = client.post("/api/predict", json={"pixels": x[0].tolist()}).json()
     assert stepped["probabilities"][label] > before[label] and stepped["steps"] == 3
-    assert client.post("/api/reset").json() == {"steps": 0}
+    assert client.post("/api/reset", json={}).json() == {"steps": 0}
     again = client.post("/api/predict", json={"pixels": x[0].tolist()}).json()
     assert again["probabilities"] == before.tolist() and again["steps"] == 0
 
@@ -171,7 +172,7 @@ BAD = [
     ("/api/predict", b"\x89PNG\r\n\x1a\n broken", "image/png", 400),
     ("/api/predict", b"", "image/png", 400),
     ("/api/backward", b'{"pixels": [0.5]}', "application/json", 400),
-    ("/api/backward", json.dumps({"pixels": [0.0] * 784}).encode(), "", 400),
+    ("/api/backward", json.dumps({"pixels": [0.0] * 784}).encode(), "", 415),
     ("/api/backward", b'{"label": 1}', "application/json", 400),
     ("/api/step", b"nope", "application/json", 400),
     ("/api/step", b"[" * 100000 + b"]" * 100000, "application/json", 400),
@@ -214,15 +215,21 @@ def test_nan_pixels_are_refused(client):
 
 def test_bodies_over_the_limit_get_413(client):
     big = b"\0" * (MAX_BODY_BYTES + 1)
-    for path in ("/api/predict", "/api/step", "/api/reset"):
-        r = client.post(path, content=big, headers={"content-type": "image/png"})
+    for path, kind in (
+        ("/api/predict", "image/png"),
+        ("/api/step", "application/json"),
+        ("/api/reset", "application/json"),
+    ):
+        r = client.post(path, content=big, headers={"content-type": kind})
         assert r.status_code == 413 and "limit" in r.json()["error"]
 
     def chunks():  # no Content-Length: the server counts as it reads
         for _ in range(MAX_BODY_BYTES // 65536 + 2):
             yield b"\0" * 65536
 
-    r = client.post("/api/predict", content=chunks())
+    r = client.post(
+        "/api/predict", content=chunks(), headers={"content-type": "image/png"}
+    )
     assert r.status_code == 413
     assert post_image(client, digit_png()).status_code == 200
 

@@ -13,6 +13,8 @@ Skipped, saying why, where Playwright or a chromium cannot be had.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import io
 import json
 import math
@@ -20,6 +22,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -54,6 +58,8 @@ ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # DNS rebinding, without DNS: the attacker's name resolves to loopback
+    "--host-resolver-rules=MAP rebound.test 127.0.0.1",
 ]
 IDLE = "() => document.body.dataset.pending === '0'"  # a function: CSP bans eval
 
@@ -78,12 +84,12 @@ def run_dir(tmp_path_factory) -> Path:
     return train_first_run(root / "run", cfg, quiet=True)
 
 
-@pytest.fixture(scope="module")
-def base_url(run_dir):
-    """The explorer command, serving ``run_dir`` on a free loopback port."""
-    cmd = [sys.executable, "-m", "backprop.explore", str(run_dir), "--port", "0"]
+@contextlib.contextmanager
+def explorer(run: Path):
+    """The explorer command, serving ``run`` on a free loopback port: its URL."""
+    cmd = [sys.executable, "-m", "backprop.explore", str(run), "--port", "0"]
     proc = subprocess.Popen(
-        [*cmd, "--no-browser"], stdout=subprocess.PIPE, text=True, cwd=run_dir
+        [*cmd, "--no-browser"], stdout=subprocess.PIPE, text=True, cwd=run
     )
     try:
         match = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
@@ -92,6 +98,13 @@ def base_url(run_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def base_url(run_dir):
+    """The explorer command, serving ``run_dir`` on a free loopback port."""
+    with explorer(run_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +304,193 @@ def test_the_run_tab_shows_curves_and_diagnostics(page):
     page.screenshot(path=ARTIFACTS / "explorer-run.png", full_page=True)
     page.click("#tab-draw")
     assert page.is_visible("#pad")
+
+
+# --- safe to leave running: other pages and other names ---------------------------
+
+ATTACK = """<!doctype html>
+<html><body data-done="0">
+<form id="step" method="POST" action="{target}api/step" enctype="text/plain"
+  target="sink"><input name='{{"pixels": {pixels}, "label": 3, "pad": "'
+  value='"}}'></form>
+<form id="reset" method="POST" action="{target}api/reset" target="sink">
+  <input name="steps" value="0"></form>
+<iframe name="sink"></iframe>
+<script>
+(async () => {{
+  const body = JSON.stringify({{pixels: {pixels}, label: 3}});
+  for (let i = 0; i < 5; i++) {{
+    await fetch("{target}api/step", {{
+      method: "POST", mode: "no-cors", body,
+      headers: {{"Content-Type": "text/plain"}},
+    }}).catch(() => null);
+  }}
+  document.body.dataset.done = "1";
+}})();
+</script></body></html>"""
+
+
+@contextlib.contextmanager
+def other_origin(html: str):
+    """A second local server, on another port: another origin, serving ``html``."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server name)
+            data = html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_page_on_another_origin_cannot_take_a_step(browser, base_url):
+    (_, _), (px_test, _) = load_pixels("mnist")
+    pixels = (px_test[0] / 255).tolist()  # a 7
+    api(base_url, "/api/reset", {})
+    api(base_url, "/api/step", {"pixels": pixels, "label": 7})  # one step, ours
+    before = api(base_url, "/api/predict", {"pixels": pixels})
+    assert before["steps"] == 1
+    html = ATTACK.format(target=base_url, pixels=json.dumps(pixels))
+    with other_origin(html) as attacker:
+        assert not attacker.startswith(base_url)  # another port: another origin
+        context = browser.new_context()
+        answers = []
+        context.on(
+            "response",
+            lambda r: (
+                answers.append((r.url, r.status))
+                if r.url.startswith(base_url)
+                else None
+            ),
+        )
+        tab = context.new_page()
+        tab.goto(attacker)
+        tab.wait_for_function("() => document.body.dataset.done === '1'")
+        for form in ("step", "reset"):
+            with tab.expect_response(lambda r: r.url.startswith(base_url)):
+                tab.eval_on_selector(f"#{form}", "form => form.submit()")
+        context.close()
+    paths = [url[len(base_url) :] for url, _ in answers]
+    assert paths == ["api/step"] * 6 + ["api/reset"], answers
+    assert {status for _, status in answers} == {403}, answers
+    after = api(base_url, "/api/predict", {"pixels": pixels})
+    assert after["steps"] == 1  # no step taken, none forgotten
+    assert after["probabilities"] == before["probabilities"]  # the same weights
+    api(base_url, "/api/reset", {})
+
+
+def test_a_rebound_name_reads_nothing(browser, base_url):
+    port = int(base_url.rstrip("/").rsplit(":", 1)[1])
+    context = browser.new_context()
+    tab = context.new_page()
+    for path in ("", "api/model"):
+        answer = tab.goto(f"http://rebound.test:{port}/{path}")
+        assert answer.status == 400 and "sizes" not in answer.text()
+    assert tab.goto(f"http://localhost:{port}/api/model").status == 200
+    context.close()
+    request = urllib.request.Request(
+        base_url + "api/model", headers={"Host": f"rebound.test:{port}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+
+
+# --- the backward pass on a digit the model is sure of -----------------------------
+
+
+@pytest.fixture(scope="module")
+def sure_url(run_dir, tmp_path_factory):
+    """The explorer on the run's model made sure of 7: +15 on 7's output bias."""
+    from backprop.app.runs import Checkpoint, save_checkpoint
+
+    model, ckpt, _ = load_model(run_dir)
+    params = {name: np.array(value) for name, value in model.params.items()}
+    params["dense2.b"][7] += 15
+    folder = tmp_path_factory.mktemp("sure") / "sure-run"
+    folder.mkdir()
+    save_checkpoint(
+        folder / "model.npz",
+        Checkpoint(params, config=ckpt.config, history=ckpt.history),
+    )
+    with explorer(folder) as url:
+        yield url
+
+
+def shown(page, selector: str) -> list[tuple[float, str]]:
+    """(value, text shown) of each row's number under ``selector``."""
+    return page.eval_on_selector_all(
+        selector,
+        "rows => rows.map(r => [Number(r.dataset.value ?? r.dataset.probability),"
+        " r.querySelector('.value').textContent])",
+    )
+
+
+def reads(value: float, text: str) -> bool:
+    """The text shows the value to about 3 digits (``1 - c`` for near 1)."""
+    if text.startswith("1 - "):
+        return value > 0.99
+    if value == 0:
+        return text == "0"
+    return abs(float(text) - value) <= 1e-3 * abs(value)
+
+
+def test_a_sure_digit_reads_and_offers_a_wrong_class(browser, sure_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.requests = []
+    context.on("request", lambda request: page.requests.append(request))
+    page.goto(sure_url)
+    page.wait_for_function("() => document.querySelectorAll('#labels > *').length")
+    page.wait_for_function(IDLE)
+    seven(page)
+    page.click("#labels > [data-class='7']")
+    page.wait_for_function(IDLE)
+    pixels = api(sure_url, "/api/predict", last_png(page), "image/png")["prepared"]
+    answer = api(sure_url, "/api/backward", {"pixels": pixels, "label": 7})
+    assert answer["probabilities"][7] == 1.0 and answer["grad_logits"][7] == 0.0
+    grads = shown(page, "#grad-logits > *")
+    assert [g for g, _ in grads] == answer["grad_logits"]
+    assert all(reads(g, text) for g, text in grads), grads
+    assert sum(text != "0" for _, text in grads) == 9  # all but 7's own
+    probs = dict(shown_probabilities(page))
+    texts = page.eval_on_selector_all(
+        "#probabilities .value", "cells => cells.map(c => c.textContent)"
+    )
+    assert texts[7] == f"1 - {answer['complement'][7]:.3e}".replace("e-0", "e-")
+    assert all(reads(probs[c], texts[c]) for c in range(10)), texts
+    hint = page.text_content("#hint")
+    assert "already sure this is 7" in hint and "Try a wrong class" in hint
+    page.screenshot(path=ARTIFACTS / "explorer-sure.png", full_page=True)
+
+    page.click("#step")  # a step on a sure digit: the numbers still move
+    page.wait_for_function(IDLE)
+    result = page.text_content("#step-result")
+    before, after = re.findall(r"1 - ([\d.e+-]+)", result)[:2]
+    assert float(after) < float(before), result
+
+    runner_up = int(page.get_attribute("#try-wrong", "data-class"))
+    assert runner_up == int(np.argsort(answer["probabilities"])[-2])
+    page.click("#try-wrong")  # backpropagate from the wrong class
+    page.wait_for_function(IDLE)
+    pressed = page.get_attribute(
+        f"#labels > [data-class='{runner_up}']", "aria-pressed"
+    )
+    assert pressed == "true" and page.text_content("#hint") == ""
+    wrong = values(page, "#grad-logits > *")
+    assert wrong[runner_up] < -0.99 and "-log p" in page.text_content("#loss")
+    page.screenshot(path=ARTIFACTS / "explorer-wrong-class.png", full_page=True)
+    context.close()

@@ -8,19 +8,32 @@ The page (``backprop.app.explorer``) shows the prepared 28x28 input, the hidden
 activations and the class probabilities as you draw; click the true digit to
 see the backward pass for that one example, and take Adam steps on it. A
 second tab shows the run's curves and training diagnostics. Everything is
-served from this machine; nothing is fetched from anywhere else. Needs the
-``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
+served from this machine; nothing is fetched from anywhere else. It is safe
+to leave running: it answers only requests that name the address and port it
+serves, and takes steps only for its own page, so another site open in the
+same browser can neither read it nor change it (``backprop.app.explorer.request_checks``).
+``--host`` other than loopback lets other machines in, by the names it prints.
+Needs the ``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from backprop.app.commands.common import run_command
 from backprop.app.explorer.firstrun import FIRST_RUN_EPOCHS, train_first_run
-from backprop.app.explorer.server import LOOPBACK, bind, is_loopback, serve, url_of
+from backprop.app.explorer.server import (
+    LOOPBACK,
+    bind,
+    bound_address,
+    host_names,
+    is_loopback,
+    serve,
+    url_of,
+)
 from backprop.app.explorer.session import Session
 from backprop.errors import require
 
@@ -44,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default=LOOPBACK,
-        help="address to listen on; anything but loopback lets other machines in",
+        help="address to listen on; anything but loopback lets other machines "
+        "in (the page answers only requests that name this address, or on "
+        "0.0.0.0 this machine's names, and takes steps only from its own page)",
     )
     p.add_argument(
         "--port", type=int, default=8000, help="port to listen on (0: any free one)"
@@ -60,13 +75,21 @@ def run(args: argparse.Namespace) -> int:
     for module, package in (("starlette", "Starlette"), ("uvicorn", "uvicorn")):
         require(module, package, "explorer", "the explorer")
     require("PIL", "Pillow", "pictures", "the explorer")
+    from PIL import Image
+
     from backprop.app.explorer.routes import create_app  # imports Starlette
 
+    # this process refuses images over MAX_PIXELS itself, before Pillow's own
+    # limit; its warning for images near that limit would only be noise
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
     sock = bind(args.host, args.port)  # first, so a busy port fails at once
-    if not is_loopback(args.host):
+    names = host_names(args.host, sock)
+    if not is_loopback(bound_address(sock)):
         print(
-            f"warning: listening on {args.host}, not on loopback: anyone who can "
-            "reach this machine can use the explorer",
+            f"warning: listening on {bound_address(sock)}, not on loopback: anyone "
+            "who can reach this machine can use the explorer, by the names "
+            f"{', '.join(names)} (other names are refused)",
             file=sys.stderr,
         )
     source = args.model
@@ -81,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = "-".join(map(str, session.loaded.sizes))
     print(f"explorer for the {sizes} model of {source} at {url_of(sock)}", flush=True)
     print("press Ctrl-C to stop", flush=True)
-    serve(create_app(session), sock, open_browser=not args.no_browser)
+    port = sock.getsockname()[1]
+    app = create_app(session, names=names, port=port)
+    serve(app, sock, open_browser=not args.no_browser)
     return 0
 
 

@@ -1,40 +1,56 @@
 """The explorer's web app: the static page, and a JSON API over a ``Session``.
 
 Routes (every ``/api/`` answer is JSON; an error is ``{"error": "..."}`` with
-status 400 for a bad request, 404/405 for a wrong route or method, 413 for a
-body over ``MAX_BODY_BYTES``, 500 for a bug, and the server keeps serving):
+status 400 for a bad request, 403 for a request from another origin
+(``request_checks``), 404/405 for a wrong route or method, 413 for a body over
+``MAX_BODY_BYTES``, 415 for a body of the wrong type, 500 for a bug, and the
+server keeps serving; a request whose ``Host`` is not this server's gets
+Starlette's plain-text 400):
 
 ==========================  ===================================================
 ``GET /``                   the page (``static/index.html``)
 ``GET /static/...``         its CSS and JavaScript
-``GET /api/model``          sizes, dtype, class names, source, steps taken,
-                            ``max_body_bytes``
+``GET /api/model``          sizes, dtype, class names, the run's folder
+                            name (never its path), steps taken,
+                            ``max_body_bytes``, ``max_pixels``
 ``GET /api/history``        ``{"history": [...]}``: the run's epochs
-``POST /api/predict``       body: an image file (any type but JSON), or JSON
+``POST /api/predict``       body: an image file (``image/*`` or
+                            ``application/octet-stream``, at most
+                            ``MAX_PIXELS`` pixels), or JSON
                             ``{"pixels": [784 numbers in [0, 1]]}``; answer:
                             ``prepared`` (784), ``probabilities`` (C),
                             ``prediction``, ``logits`` (C), ``hidden`` (one
-                            list per hidden layer), ``steps``
+                            list per hidden layer), ``losses`` and
+                            ``complement`` (C, float64: ``session.precise``),
+                            ``steps``
 ``POST /api/backward``      JSON ``{"pixels": [784], "label": k}``; answer:
-                            ``loss``, ``probabilities``, ``grad_logits`` (C),
+                            ``loss``, ``probabilities``, ``losses``,
+                            ``complement``, ``grad_logits`` (C),
                             ``grad_hidden`` (per hidden layer), ``units``
                             (``unit``, ``grad_weights`` (784), ``weights``
                             (784) of the most responsible first-layer units)
 ``POST /api/step``          JSON ``{"pixels": [784], "label": k}``: one Adam
                             step; answer: ``loss_before``,
-                            ``probabilities_before``, ``loss``, and what
+                            ``probabilities_before``, ``losses_before``,
+                            ``complement_before``, ``loss``, and what
                             predict answers, after the step
-``POST /api/reset``         forget the steps; answer ``{"steps": 0}``
+``POST /api/reset``         JSON ``{}``: forget the steps; answer
+                            ``{"steps": 0}``
 ==========================  ===================================================
 
 Every response carries a Content-Security-Policy that lets the page load and
 fetch from this server alone, so the browser itself refuses anything remote.
+Every POST body but an image must be ``application/json``, so that a page on
+another origin can send none without a CORS preflight (never granted); with
+``request_checks``' checks of ``Host`` and ``Origin``, no other site can take steps,
+reset, or read the API. At most ``DECODE_SLOTS`` images are decoded at once.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -43,16 +59,20 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from backprop.app.explorer.session import Session, check_pixels, prepare
+from backprop.app.explorer.request_checks import guards
+from backprop.app.explorer.session import MAX_PIXELS, Session, check_pixels, prepare
 from backprop.errors import BackpropError
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 8 MiB: a phone photo fits
+DECODE_SLOTS = 2  # images decoded at once; more wait their turn
+IMAGE_TYPES = ("application/octet-stream",)  # and every image/...
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -65,6 +85,10 @@ class TooLarge(Exception):
 
 class BadRequest(Exception):
     """The request is malformed (bad JSON, a missing field)."""
+
+
+class WrongType(Exception):
+    """The body's Content-Type is not one the route takes."""
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -100,10 +124,33 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return value
 
 
+def content_type(request: Request) -> str:
+    """The request's Content-Type, without parameters, lowercase."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def is_json(request: Request) -> bool:
     """True when the request says its body is JSON."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return kind == "application/json"
+    return content_type(request) == "application/json"
+
+
+def is_image(request: Request) -> bool:
+    """True when the request says its body is an image file."""
+    kind = content_type(request)
+    return kind.startswith("image/") or kind in IMAGE_TYPES
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The body of a request that must be ``application/json``, as an object.
+
+    Raises:
+        WrongType: another Content-Type (a form, ``text/plain``): refused
+            before the body is read.
+        TooLarge, BadRequest: from ``read_body`` and ``parse_json``.
+    """
+    if not is_json(request):
+        raise WrongType("application/json")
+    return parse_json(await read_body(request))
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -124,6 +171,17 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return error(
                 413, f"the request body is over the limit of {MAX_BODY_BYTES} bytes"
             )
+        except WrongType as exc:
+            got = content_type(request)[:80] or "no Content-Type"
+            return error(415, f"expected a body of type {exc}, got {got}")
+        except ClientDisconnect:  # nobody to answer: one line in the log
+            print(
+                f"explorer: the client went away during {request.method} "
+                f"{request.url.path}, before sending its whole request",
+                file=sys.stderr,
+                flush=True,
+            )
+            return Response(status_code=400)
         except (BadRequest, BackpropError) as exc:
             return error(400, str(exc))
         except Exception as exc:  # a bug: say so, log it, keep serving
@@ -133,24 +191,44 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def create_app(session: Session) -> SecurityHeaders:
-    """The explorer's ASGI app around one session (Starlette, with headers)."""
+def create_app(
+    session: Session,
+    *,
+    names: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    port: int = 8000,
+) -> Starlette:
+    """The explorer's ASGI app around one session (Starlette, with headers).
+
+    Args:
+        session: the model and its steps.
+        names: the ``Host`` names it answers to (``request_checks``): the address it
+            serves, and ``localhost`` on loopback.
+        port: the port it serves.
+    """
+    decoding = threading.BoundedSemaphore(DECODE_SLOTS)
+
+    def decode(body: bytes) -> Any:
+        """``prepare`` an image, at most ``DECODE_SLOTS`` at a time (a thread)."""
+        with decoding:
+            return prepare(body, session.recipe)
 
     async def example(request: Request) -> tuple[Any, int]:
         """The prepared input and label of a backward or step request."""
-        body = parse_json(await read_body(request))
+        body = await read_json(request)
         if "label" not in body:
             raise BadRequest("missing 'label': the true class")
         return check_pixels(body.get("pixels")), body["label"]
 
     async def predict(request: Request) -> dict:
-        body = await read_body(request)
         if is_json(request):
-            x = check_pixels(parse_json(body).get("pixels"))
-        elif not body:
-            raise BadRequest('send an image file, or JSON {"pixels": [...]}')
+            x = check_pixels((await read_json(request)).get("pixels"))
+        elif not is_image(request):
+            raise WrongType("image/... or application/json")
         else:
-            x = await run_in_threadpool(prepare, body, session.recipe)
+            body = await read_body(request)
+            if not body:
+                raise BadRequest('send an image file, or JSON {"pixels": [...]}')
+            x = await run_in_threadpool(decode, body)
         return await run_in_threadpool(session.predict, x)
 
     async def backward(request: Request) -> dict:
@@ -160,11 +238,15 @@ def create_app(session: Session) -> SecurityHeaders:
         return await run_in_threadpool(session.step, *await example(request))
 
     async def reset(request: Request) -> dict:
-        await read_body(request)  # refuse a huge body like every route
+        await read_json(request)  # JSON only: a form cannot reset
         return await run_in_threadpool(session.reset)
 
     async def info(request: Request) -> dict:
-        return {**session.info(), "max_body_bytes": MAX_BODY_BYTES}
+        return {
+            **session.info(),
+            "max_body_bytes": MAX_BODY_BYTES,
+            "max_pixels": MAX_PIXELS,
+        }
 
     async def history(request: Request) -> dict:
         return {"history": session.history}
@@ -186,8 +268,12 @@ def create_app(session: Session) -> SecurityHeaders:
         Route("/api/reset", api(reset), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    return SecurityHeaders(app)
+    middleware = [Middleware(SecurityHeaders), *guards(names, port)]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error},
+    )
 
 
 class SecurityHeaders:

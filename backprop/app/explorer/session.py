@@ -5,12 +5,16 @@ and no web framework, so each number can be checked against the engine:
 
 * ``prepare``: an image file's bytes (the pad's PNG, an upload) as the 784
   inputs, exactly as ``backprop.predict`` prepares a file
-  (``backprop.app.photos.prepare``);
+  (``backprop.app.photos.prepare``), after checking from its header that it has at most
+  ``MAX_PIXELS`` pixels;
 * ``forward``: the class probabilities (``MLP.predict_proba``) and the hidden
   activations ``h_l = relu(h_{l-1} W_l + b_l)`` of one example;
+* ``precise``: ``1 - p`` and ``-log p`` in float64, which still read where a
+  sure float32 model's ``p`` is exactly 1.0;
 * ``backward``: for one example and its true class ``y``, the gradients of
   the loss ``L = -log p_y`` along the way down: ``dL/dlogits = p - onehot(y)``
-  (C,), ``dL/dh_l`` for every hidden layer (H_l,), and ``dL/dW1`` (D, H1),
+  (C,), ``dL/dh_l`` for every hidden layer (H_l,) (both from
+  ``MLP.backward``), and ``dL/dW1`` (D, H1),
   of which the columns of the most responsible hidden units are returned
   (``dL/dW1[:, j] = x * dL/dz1_j``, so they are the units with the largest
   ``|dL/dz1_j|``, ``z1`` the pre-activation);
@@ -25,7 +29,9 @@ Shapes: D = 784 inputs, H_l units of hidden layer l, C classes.
 
 from __future__ import annotations
 
+import io
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,28 +42,63 @@ from backprop.app.photos.prepare import RECIPES, SIDE, decode_image, prepare_ima
 from backprop.app.runs import load_model
 from backprop.data import class_names_for
 from backprop.errors import ConfigError, DataError
-from backprop.layers import dense_backward, relu_backward
+from backprop.layers import relu_backward
 from backprop.losses import softmax, softmax_cross_entropy
 from backprop.model import MLP
 from backprop.optim import Adam
 
 LR = 1e-3  # the paper's learning rate, for the explorer's steps
 TOP_UNITS = 8  # hidden units whose dL/dW1 column the page draws
+MAX_PIXELS = 4096 * 4096  # an upload's width x height: a 12 Mpx phone photo fits
+PEEKING = threading.Lock()  # one header read at a time (see declared_size)
 
 
-def prepare(data: bytes, recipe: str = "mnist") -> np.ndarray:
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height an image file's header declares, decoding nothing.
+
+    Pillow's ``Image.open`` reads the header alone (a PNG's IHDR, a JPEG's
+    SOF, ...); the pixels are decoded by ``load``. ``None`` when Pillow cannot
+    read the header (``decode_image`` then says what is wrong).
+    """
+    from PIL import Image
+
+    try:
+        # Pillow warns of a large image on opening it; the warning filters are
+        # global, so threads that change them take turns
+        with PEEKING, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def prepare(
+    data: bytes, recipe: str = "mnist", max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
     """An image file's bytes as the model's input, as ``predict`` prepares it.
+
+    The header's width x height is checked first, so an image that would take
+    gigabytes once decoded (a 3 MB PNG can declare 13,300 x 13,300 pixels) is
+    refused before any pixel is decoded.
 
     Args:
         data: a PNG, JPEG, ... file's bytes.
         recipe: ``"mnist"`` or ``"fashion-mnist"`` (``backprop.app.photos.prepare``).
+        max_pixels: the most pixels (width x height) decoded.
 
     Returns:
         the prepared input, (784,) float32 in [0, 1].
 
     Raises:
-        DataError: not an image, damaged, or blank.
+        DataError: not an image, damaged, blank, or over ``max_pixels``.
     """
+    size = declared_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise DataError(
+            f"the image: {size[0]}x{size[1]} pixels is over the explorer's limit "
+            f"of {max_pixels:,} pixels; shrink it first"
+        )
     img = decode_image(data, "the image")
     try:
         return prepare_image(img, recipe).reshape(-1)  # (784,)
@@ -76,7 +117,10 @@ def check_pixels(pixels: Any, size: int = SIDE * SIDE) -> np.ndarray:
         raise DataError(f"'pixels' must be a list of {size} numbers, got {got}")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pixels):
         raise DataError("'pixels' must hold numbers only")
-    x = np.asarray(pixels, dtype=np.float64)  # (D,)
+    try:
+        x = np.asarray(pixels, dtype=np.float64)  # (D,)
+    except OverflowError:  # an integer of hundreds of digits
+        raise DataError("'pixels' must be finite numbers in [0, 1]") from None
     if not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
         raise DataError("'pixels' must be finite numbers in [0, 1]")
     return x
@@ -104,8 +148,10 @@ def forward(model: MLP, x: np.ndarray) -> dict[str, Any]:
 
     Returns:
         ``probabilities`` (C,), ``prediction`` (the most probable class),
-        ``logits`` (C,) and ``hidden``: one list (H_l,) per hidden layer,
-        each ``relu(h_{l-1} W_l + b_l)``.
+        ``logits`` (C,), ``hidden``: one list (H_l,) per hidden layer, each
+        ``relu(h_{l-1} W_l + b_l)``, and two lists (C,) that read where the
+        model is sure (``precise``): ``losses``, the loss ``-log p_c`` had
+        the label been c, and ``complement``, ``1 - p_c``.
     """
     logits, caches = model.forward(x.reshape(1, -1).astype(model.dtype))  # (1, C)
     probs = softmax(logits)[0]  # (C,)
@@ -115,15 +161,39 @@ def forward(model: MLP, x: np.ndarray) -> dict[str, Any]:
         "prediction": int(probs.argmax()),
         "logits": logits[0].tolist(),
         "hidden": [h.tolist() for h in hidden],
+        **precise(logits[0]),
     }
+
+
+def precise(logits: np.ndarray) -> dict[str, list[float]]:
+    """``-log p`` and ``1 - p`` of every class, in float64 from the logits.
+
+    In float32 a sure model's ``p`` of its class rounds to exactly 1.0 (and
+    its loss to 0.0) once the other classes share less than 6e-8; a step
+    then seems to change nothing. The logits still differ, so in float64
+    ``1 - p = sum of the others' p`` (computed as ``-expm1(log p)``) reads
+    3e-9 where float32 says 0, and shows a step move it.
+
+    Args:
+        logits: one example's logits, (C,).
+
+    Returns:
+        ``losses``: ``-log p_c`` (C,); ``complement``: ``1 - p_c`` (C,).
+    """
+    z = np.asarray(logits, dtype=np.float64)  # (C,)
+    top = int(z.argmax())
+    e = np.exp(z - z[top])  # (C,), e[top] = 1
+    others = np.delete(e, top).sum()  # the other classes, without the top's 1
+    log_p = z - z[top] - np.log1p(others)  # (C,) log-softmax
+    return {"losses": (-log_p).tolist(), "complement": (-np.expm1(log_p)).tolist()}
 
 
 def backward(model: MLP, x: np.ndarray, label: int) -> dict[str, Any]:
     """One example backward, keeping the gradient at every layer.
 
-    The same steps as ``MLP.backward`` (so the parameter gradients equal
-    ``model.loss_and_grads``), written out to keep ``dL/dh`` of each hidden
-    layer on the way down.
+    ``MLP.backward(..., return_hidden=True)``: the engine's own backward pass
+    (so the parameter gradients are ``model.loss_and_grads``'s), which also
+    hands back ``dL/dh`` of each hidden layer on its way down.
 
     Args:
         model: the model.
@@ -139,24 +209,17 @@ def backward(model: MLP, x: np.ndarray, label: int) -> dict[str, Any]:
     xb = x.reshape(1, -1).astype(model.dtype)  # (1, D)
     logits, caches = model.forward(xb)  # (1, C)
     loss, dlogits = softmax_cross_entropy(logits, np.array([label]))  # (), (1, C)
-    grads: dict[str, np.ndarray] = {}
-    grad_hidden: list[np.ndarray] = []
-    dout = dlogits  # (1, H_i): dL/d(output of layer i), from the top down
-    for i in range(model.num_layers, 0, -1):
-        dense_cache, relu_cache = caches[i - 1]
-        if relu_cache is not None:
-            grad_hidden.insert(0, dout[0])  # dL/dh_i, (H_i,)
-            dout = relu_backward(dout, relu_cache)  # dL/dz_i
-        grad_pre = dout[0]  # (H_i,); after the loop, layer 1's
-        dout, grads[f"dense{i}.w"], grads[f"dense{i}.b"] = dense_backward(
-            dout, dense_cache, input_grad=i > 1
-        )
+    grads, dhidden = model.backward(dlogits, caches, return_hidden=True)
+    if dhidden:  # dL/dz1 = dL/dh1 where the ReLU passed, else 0
+        grad_pre1 = relu_backward(dhidden[0], caches[0][1])[0]  # (H1,)
+    else:  # no hidden layer: the first layer's output is the logits
+        grad_pre1 = dlogits[0]  # (C,)
     return {
         "loss": float(loss),
         "grad_logits": dlogits[0].tolist(),
-        "grad_hidden": [g.tolist() for g in grad_hidden],
-        "grads": {name: grads[name] for name in model.params},
-        "grad_pre1": grad_pre,
+        "grad_hidden": [g[0].tolist() for g in dhidden],
+        "grads": grads,
+        "grad_pre1": grad_pre1,
     }
 
 
@@ -179,7 +242,8 @@ class Session:
         class_names: one name per class.
         recipe: how images are prepared (``backprop.app.photos.prepare.RECIPES``).
         history: the run's per-epoch records (``history.json``).
-        source: where the model came from, for the page.
+        source: the model's name for the page: its run folder's name, not a
+            path (``/api/model`` shows it to whoever asks).
 
     Raises:
         ConfigError: the model does not take 28x28 images.
@@ -217,12 +281,13 @@ class Session:
         """
         model, ckpt, _ = load_model(path, device="cpu")
         dataset = ckpt.config.get("dataset", "mnist")
+        where = Path(path).resolve()
         return cls(
             model,
             class_names_for(dataset, model.sizes[-1]),
             recipe=dataset,
             history=ckpt.history,
-            source=str(path),
+            source=where.parent.name if where.is_file() else where.name,
         )
 
     def reset(self) -> dict[str, Any]:
@@ -264,7 +329,8 @@ class Session:
         """``backward`` on the stepping copy, with the most responsible units.
 
         Returns:
-            ``label``, ``loss``, ``probabilities``, ``grad_logits``,
+            ``label``, ``loss``, ``probabilities``, ``losses`` and
+            ``complement`` (``precise``), ``grad_logits``,
             ``grad_hidden``, ``units`` (for each responsible unit j: ``unit``,
             ``grad_weights`` = dL/dW1[:, j] (D,) and ``weights`` = W1[:, j]
             (D,)) and ``steps``.
@@ -282,20 +348,25 @@ class Session:
                 }
                 for j in units
             ]
-            probs = forward(self.model, x)["probabilities"]
-            return {"label": label, "probabilities": probs, **result}
+            seen = forward(self.model, x)
+            return {
+                "label": label,
+                **{k: seen[k] for k in ("probabilities", "losses", "complement")},
+                **result,
+            }
 
     def step(self, x: np.ndarray, label: int) -> dict[str, Any]:
         """One Adam step on the stepping copy, for this example and class.
 
         Returns:
-            ``loss_before``, ``probabilities_before`` (C,), then what
-            ``predict`` returns after the step, and ``loss`` after it.
+            ``loss_before``, ``probabilities_before``, ``losses_before`` and
+            ``complement_before`` (C,), then what ``predict`` returns after
+            the step, and ``loss`` after it.
         """
         label = check_label(label, self.loaded.sizes[-1])
         xb = x.reshape(1, -1).astype(self.loaded.dtype)  # (1, D)
         with self.lock:
-            before = forward(self.model, x)["probabilities"]
+            before = forward(self.model, x)
             loss, grads = self.model.loss_and_grads(xb, np.array([label]))
             self.opt.step(self.model.params, grads)
             after = forward(self.model, x)
@@ -303,7 +374,9 @@ class Session:
         return {
             "label": label,
             "loss_before": float(loss),
-            "probabilities_before": before,
+            "probabilities_before": before["probabilities"],
+            "losses_before": before["losses"],
+            "complement_before": before["complement"],
             "loss": float(loss_after),
             "prepared": np.asarray(x, np.float64).tolist(),
             **after,

@@ -166,7 +166,7 @@ function show(answer) {
     row.dataset.probability = p;
     row.classList.toggle("predicted", c === best);
     row.querySelector(".bar > span").style.width = `${100 * p}%`;
-    row.querySelector(".value").textContent = p.toFixed(4);
+    row.querySelector(".value").textContent = probability(p, answer.complement[c]);
   });
   $("prediction").textContent = String(best);
   $("step").disabled = state.label === null;
@@ -176,7 +176,8 @@ function show(answer) {
 function showNothing() {
   state.pixels = null;
   heat($("prepared"), null);
-  for (const id of ["hidden", "grad-logits", "grad-hidden", "grad-weights"]) {
+  const gone = ["hidden", "grad-logits", "grad-hidden", "grad-weights", "loss", "hint"];
+  for (const id of [...gone, "grad-scale"]) {
     $(id).replaceChildren();
   }
   for (const row of $("probabilities").children) {
@@ -192,16 +193,57 @@ function showNothing() {
 // --- backward: the true class, the gradients, one Adam step -----------------------
 
 function choose(label) {
+  if (label !== state.label) $("step-result").textContent = ""; // another label's
   state.label = label;
-  for (const row of $("probabilities").children) {
+  for (const row of [...$("probabilities").children, ...$("labels").children]) {
+    if (row.dataset.class === undefined) continue; // the group's caption
     row.setAttribute("aria-pressed", String(Number(row.dataset.class) === label));
   }
-  $("true-label").textContent = `for true digit ${state.info.class_names[label]}`;
+  $("true-label").textContent = `for label y = ${state.info.class_names[label]}`;
   if (state.pixels) task(backward);
+}
+
+// The loss of this label, and, when the model is already sure of it, why the
+// gradients are tiny and which wrong class to try instead.
+function explain(answer) {
+  const names = state.info.class_names;
+  const y = answer.label;
+  const name = names[y];
+  $("loss").textContent =
+    `loss L = -log p(${name}) = ${number(answer.losses[y])}` +
+    ` (p(${name}) = ${probability(answer.probabilities[y], answer.complement[y])})`;
+  if (answer.grad_logits[y] === 0 && answer.complement[y] > 0) {
+    $("loss").textContent +=
+      `. dL/dlogit of ${name} is exactly 0: in ${state.info.dtype}, p(${name}) ` +
+      "rounds to 1, and 1 - p above is computed in float64 from the logits.";
+  }
+  const hint = $("hint");
+  hint.replaceChildren();
+  if (answer.complement[y] >= 0.01) return; // the model is not sure of y
+  const others = answer.probabilities.map((p, c) => [p, c]).filter(([, c]) => c !== y);
+  const runnerUp = others.reduce((a, b) => (b[0] > a[0] ? b : a))[1];
+  const tryIt = element("button", { id: "try-wrong", "data-class": runnerUp });
+  tryIt.textContent = `backpropagate from ${names[runnerUp]}`;
+  tryIt.addEventListener("click", () => choose(runnerUp));
+  hint.append(
+    `The model is already sure this is ${name}: 1 - p(${name}) = ` +
+      `${number(answer.complement[y])}, so the loss and every gradient below are ` +
+      "tiny and a step barely moves anything. Try a wrong class, as if the true " +
+      `digit were another one: `,
+    tryIt,
+    ` (the runner-up, p = ${number(answer.probabilities[runnerUp])}).`,
+  );
 }
 
 async function backward() {
   const answer = await api("/api/backward", { pixels: state.pixels, label: state.label });
+  explain(answer);
+  const biggest = (values) => Math.max(0, ...values.map(Math.abs));
+  $("grad-scale").textContent =
+    "Bars and colours are relative to the largest value: " +
+    `|dL/dlogits| up to ${number(biggest(answer.grad_logits))}, ` +
+    `|dL/dh| up to ${number(biggest(answer.grad_hidden.flat()))}, ` +
+    `|dL/dW1| up to ${number(biggest(answer.units.flatMap((u) => u.grad_weights)))}.`;
   const logits = $("grad-logits");
   const scale = Math.max(...answer.grad_logits.map(Math.abs)) || 1;
   logits.replaceChildren(
@@ -214,7 +256,7 @@ async function backward() {
       const bar = element("span", { class: "bar signed" });
       bar.append(fill);
       row.append(element("span", {}, state.info.class_names[c]), bar);
-      row.append(element("span", { class: "value" }, g.toFixed(4)));
+      row.append(element("span", { class: "value" }, number(g)));
       return row;
     }),
   );
@@ -239,10 +281,16 @@ $("step").addEventListener("click", () =>
     const label = state.label;
     const answer = await api("/api/step", { pixels: state.pixels, label });
     show(answer);
-    const [before, after] = [answer.probabilities_before[label], answer.probabilities[label]];
+    const name = state.info.class_names[label];
+    const [p0, p1] = [answer.probabilities_before[label], answer.probabilities[label]];
+    const [c0, c1] = [answer.complement_before[label], answer.complement[label]];
+    const [l0, l1] = [answer.losses_before[label], answer.losses[label]];
+    const change = l0 > 0 ? ` (${(100 * (l1 / l0 - 1)).toPrecision(3)}%)` : "";
+    const near = Math.min(c0, c1) < 0.005; // both as 1 - c, so they compare
+    const shown = (p, c) => (near ? `1 - ${number(c, 6)}` : number(p, 6));
     $("step-result").textContent =
-      `p(${state.info.class_names[label]}): ${before.toFixed(4)} -> ${after.toFixed(4)}; ` +
-      `loss ${answer.loss_before.toFixed(4)} -> ${answer.loss.toFixed(4)}`;
+      `p(${name}): ${shown(p0, c0)} -> ${shown(p1, c1)}; ` +
+      `loss ${number(l0, 6)} -> ${number(l1, 6)}${change}`;
     await backward();
   }),
 );
@@ -258,6 +306,21 @@ $("reset").addEventListener("click", () =>
 );
 
 // --- drawing numbers ---------------------------------------------------------------
+
+// A number that reads at any size: `digits` decimals from 0.01 up, below that
+// scientific notation with as many significant digits (2.5e-9, not 0.0000).
+function number(v, digits = 4) {
+  if (v === 0) return "0";
+  const size = Math.abs(v);
+  return size >= 0.01 && size < 1e4 ? v.toFixed(digits) : v.toExponential(digits - 1);
+}
+
+// A probability p, given also 1 - p in float64 (the server's "complement"):
+// near 1, as 1 - that (1 - 2.5e-9), since p itself reads 1.0000.
+function probability(p, complement, digits = 4) {
+  if (complement < 0.005) return complement === 0 ? "1" : `1 - ${number(complement, digits)}`;
+  return number(p, digits);
+}
 
 function element(tag, attributes = {}, text = "") {
   const node = document.createElement(tag);
@@ -294,7 +357,7 @@ function cells(container, values, what) {
   container.replaceChildren(
     ...values.map((v, j) => {
       const cell = element("div", { "data-unit": j, "data-value": v });
-      cell.title = `unit ${j}: ${what} ${v.toPrecision(4)}`;
+      cell.title = `unit ${j}: ${what} ${number(v)}`;
       const [r, g, b] = signed(v / signedScale);
       cell.style.background = `rgb(${r}, ${g}, ${b})`;
       return cell;
@@ -414,6 +477,13 @@ task(async () => {
       row.append(element("span", { class: "value" }));
       row.addEventListener("click", () => choose(c));
       return row;
+    }),
+  );
+  $("labels").append(
+    ...info.class_names.map((name, c) => {
+      const button = element("button", { "data-class": c, "aria-pressed": "false" }, name);
+      button.addEventListener("click", () => choose(c));
+      return button;
     }),
   );
   paintPad();
