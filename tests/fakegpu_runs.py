@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from conftest import make_synthetic_images, write_idx_folder
 
 from backprop import device
+from backprop.data import load_pixels
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKEGPU = ROOT / "tests" / "fakegpu"
@@ -96,3 +98,22 @@ def assert_same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> No
 def by_function(events: list, kind: str) -> Counter:
     """How many events of ``kind`` each function asked for (by its name)."""
     return Counter(e.site.rsplit(" ", 1)[-1] for e in events if e.kind == kind)
+
+
+def write_synthetic(folder: Path) -> Path:
+    """300 training and 100 test images, 8x8, 10 classes, as an IDX folder."""
+    rng = np.random.default_rng(1234)
+    sizes = (("train", 300), ("test", 100))
+    return write_idx_folder(
+        folder, {s: make_synthetic_images(rng, n) for s, n in sizes}
+    )
+
+
+def write_small_mnist(folder: Path) -> Path:
+    """The first 300 MNIST training and 100 test digits (28x28), as an IDX folder."""
+    (x, y), (xt, yt) = load_pixels("mnist", None, {})
+    splits = {
+        "train": (x[:300].reshape(-1, 28, 28), y[:300].astype(np.uint8)),
+        "test": (xt[:100].reshape(-1, 28, 28), yt[:100].astype(np.uint8)),
+    }
+    return write_idx_folder(folder, splits)

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_synthetic_images, write_idx_folder
 from fakegpu_runs import (
     assert_same_arrays,
     checkpoint_arrays,
     history,
     run_main,
     standin,
+    write_small_mnist,
+    write_synthetic,
 )
 
 from backprop.commands import crossval, evaluate, gradcheck, predict, train
@@ -36,23 +37,12 @@ SMALL = ["--hidden", "16", "--dtype", "float64", "--quiet"]
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
-    """300 training and 100 test images, 8x8, 10 classes."""
-    rng = np.random.default_rng(1234)
-    splits = {
-        s: make_synthetic_images(rng, n) for s, n in (("train", 300), ("test", 100))
-    }
-    return write_idx_folder(tmp_path_factory.mktemp("synthetic"), splits)
+    return write_synthetic(tmp_path_factory.mktemp("synthetic"))
 
 
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory) -> Path:
-    """The first 300 MNIST training and 100 test digits (28x28)."""
-    (x, y), (xt, yt) = load_pixels("mnist", None, {})
-    splits = {
-        "train": (x[:300].reshape(-1, 28, 28), y[:300].astype(np.uint8)),
-        "test": (xt[:100].reshape(-1, 28, 28), yt[:100].astype(np.uint8)),
-    }
-    return write_idx_folder(tmp_path_factory.mktemp("small-mnist"), splits)
+    return write_small_mnist(tmp_path_factory.mktemp("small-mnist"))
 
 
 def train_twice(data: Path, out: Path, *flags: str, gpu_kernels: str = "auto"):
