@@ -94,6 +94,9 @@ def test_scalars_mix_and_numpy_functions_dispatch_as_in_cupy(cp, a):
     ]:
         assert isinstance(result, cp.ndarray) and result.dtype == dtype
     assert a.sum().shape == ()  # reductions stay 0-d device arrays
+    # comparisons take a 0-d NumPy array as a scalar (CuPy's __richcmp__)
+    assert (a > np.array(2.0)).get().tolist() == [[False] * 3, [True] * 3]
+    assert isinstance(np.array(2.0) < a, cp.ndarray)
 
 
 def test_slices_take_scalars_not_host_arrays(cp, a):

@@ -92,6 +92,16 @@ def test_train_equals_the_cpu(synthetic, tmp_path, kernels):
     assert json.loads((gpu / "config.json").read_text())["kernels"] == "reference"
 
 
+def test_fused_kernels_on_the_gpu_are_refused_in_one_line(synthetic, tmp_path, capsys):
+    argv = ["--data-dir", str(synthetic), "--out", str(tmp_path / "r"), "--quiet"]
+    with standin(), pytest.raises(SystemExit) as exit_:  # argparse's usage error
+        train.main([*argv, "--device", "gpu", "--kernels", "fused"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: no fused GPU kernels yet; use --kernels reference" in err
+    assert "Traceback" not in err and not (tmp_path / "r").exists()
+
+
 def test_train_on_mnist_equals_the_cpu(trained):
     assert_same_run(*trained)
 
@@ -262,6 +272,7 @@ def test_explorer_session_and_api_on_a_gpu_trained_model(trained):
     assert len(gpu_history["history"]) == len(cpu_history["history"]) == 2
 
 
+@pytest.mark.tf
 def test_tf_reference_takes_device_arrays(trained):
     pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
     from backprop.runs import load_checkpoint

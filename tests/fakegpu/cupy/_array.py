@@ -101,6 +101,16 @@ def _index(key: Any) -> tuple[Any, bool]:
     return (tuple(out) if isinstance(key, tuple) else out[0]), advanced
 
 
+_COMPARISONS = {"less", "less_equal", "equal", "not_equal", "greater", "greater_equal"}
+
+
+def _item_if_0d(value: Any) -> Any:
+    """A 0-d NumPy array as its scalar, as CuPy's comparisons take it."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def _read(array: np.ndarray, how: str) -> np.ndarray:
     """Record one device-to-host read of ``array``."""
     ledger.record(TO_HOST, how, array.nbytes)
@@ -138,6 +148,8 @@ class ndarray:  # noqa: N801 - CuPy's name
         for x in (*inputs, *kwargs.get("out", ())):
             if not isinstance(x, (*_SCALARS, ndarray, np.ndarray)):
                 return NotImplemented
+        if ufunc.__name__ in _COMPARISONS:  # CuPy takes a 0-d NumPy array here
+            inputs = tuple(_item_if_0d(x) for x in inputs)
         if "out" in kwargs:
             kwargs["out"] = kwargs["out"][0]
         if method != "__call__":
@@ -330,6 +342,8 @@ def _binary(name: str, reflected: bool = False):
     op = _operator(name.replace("r", "", 1) if reflected else name)
 
     def method(self: ndarray, other: Any) -> Any:
+        if name in ("lt", "le", "eq", "ne", "gt", "ge"):
+            other = _item_if_0d(other)
         o = _operand(other)
         if o is NotImplemented:
             return NotImplemented
