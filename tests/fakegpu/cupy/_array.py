@@ -310,9 +310,6 @@ class ndarray:  # noqa: N801 - CuPy's name
         """A view (optionally reinterpreted as ``dtype``)."""
         return ndarray._of(self._a.view() if dtype is None else self._a.view(dtype))
 
-    def __setstate__(self, state: Any) -> None:  # pragma: no cover - pickling
-        self._a = state
-
 
 def _method(name: str):
     def method(self: ndarray, *args: Any, **kwargs: Any) -> Any:
