@@ -184,7 +184,7 @@ def train_epoch(
         if diagnostics is not None:
             diagnostics.after_step(result)
         losses[i], correct[i] = result.loss, result.correct
-        if progress and i % 20 == 0:  # reading the loss back is a device sync
+        if not bar.disable and i % 20 == 0:  # a read only for a visible bar
             bar.set_postfix(loss=f"{float(losses[i]):.4f}", refresh=False)
         bar.update()
     bar.close()
@@ -228,4 +228,5 @@ def loss_and_accuracy(
         total_loss -= log_softmax(logits)[xp.arange(len(yb)), yb].sum()
         total_correct += (logits.argmax(axis=1) == yb).sum()
     n = max(len(x), 1)
-    return float(total_loss) / n, int(total_correct) / n
+    loss, correct = to_numpy(xp.stack([total_loss, total_correct]))  # one read
+    return float(loss) / n, int(correct) / n

@@ -158,9 +158,13 @@ def build(
             rng,
             pixels.shape[1],
         )
-    # The data go to the device once, here, and stay there. The augmenter
-    # overwrites the training pixels each epoch, so it gets a copy of them.
-    train_pixels = pixels.copy() if augmentation is not None else pixels
+    # The data go to the device once, here, and stay there. With --augment
+    # the augmenter writes each epoch's images into the training pixels, so
+    # only their room goes to the device (the pixels cross once, in it).
+    if augmentation is None:
+        train_pixels = to_device(pixels, xp)  # (N, D)
+    else:
+        train_pixels = xp.empty(pixels.shape, pixels.dtype)  # (N, D)
     x_held = to_device(to_inputs(held_out[0], cfg.dtype), xp)  # (M, D)
     run = Run(
         cfg=cfg,
@@ -171,7 +175,7 @@ def build(
         rng=rng,
         step=None,  # made below, once the data are on the device
         diagnostics=Diagnostics(model, x_held[:PROBE_SIZE]),
-        pixels=to_device(train_pixels, xp),
+        pixels=train_pixels,
         labels=to_device(labels, xp),
         x_held=x_held,
         y_held=to_device(held_out[1], xp),

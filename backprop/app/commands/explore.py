@@ -11,7 +11,8 @@ second tab shows the run's curves and training diagnostics. Everything is
 served from this machine; nothing is fetched from anywhere else. It is safe
 to leave running: it answers only requests that name the address and port it
 serves, and takes steps only for its own page, so another site open in the
-same browser can neither read it nor change it (``backprop.app.explorer.request_checks``).
+same browser can neither read it nor change it
+(``backprop.app.explorer.request_checks``).
 ``--host`` other than loopback lets other machines in, by the names it prints.
 Needs the ``explorer`` extra (Starlette, uvicorn) and Pillow (``pictures``).
 """
