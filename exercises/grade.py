@@ -160,7 +160,7 @@ def grade_file(
         print(f"  FAIL  {label} is missing", file=out)
         print(f"0 of {len(checks)} checks pass: not yet\n", file=out)
         return Result(0, len(checks))
-    from exercises.runner import ImportFailed, run_checks
+    from exercises.runner import ImportFailed, StartFailed, run_checks
 
     passed, printed = 0, []
     results = run_checks(exercise.name, str(source), label, len(checks), limit, printed)
@@ -172,6 +172,9 @@ def grade_file(
                 passed += word == "PASS"
     except ImportFailed as exc:
         print(f"  FAIL  {label} could not be imported: {clean(str(exc))}", file=out)
+    except StartFailed as exc:
+        print(f"  SKIP  not graded: {clean(str(exc))}\n", file=out)
+        return Result(0, 0, graded=False, reason="the grader could not start")
     show_printed(printed, out)
     verdict = "all checks pass" if passed == len(checks) else "not yet"
     print(f"{passed} of {len(checks)} checks pass: {verdict}\n", file=out)

@@ -8,7 +8,8 @@ returned from a pipe (``exercises.wire``: JSON, no code), and yields one
 that ends (``os._exit``, a crash), costs that one check: the process is
 killed and a fresh one goes on with the next check. A file that cannot be
 imported (a syntax error, ``sys.exit`` at the top, an endless loop there)
-raises ``ImportFailed``. ``run_in_process`` does the same without a process,
+raises ``ImportFailed``; a child that cannot even start, ``StartFailed``.
+``run_in_process`` does the same without a process,
 for the tests of the checks themselves.
 """
 
@@ -65,6 +66,10 @@ class Outcome:
 
 class ImportFailed(Exception):
     """The student's file could not be imported; the message says why."""
+
+
+class StartFailed(Exception):
+    """The child process could not start (the grader's own files are damaged)."""
 
 
 def outcome_of(message: dict[str, Any]) -> Outcome:
@@ -254,6 +259,7 @@ def run_checks(
 
     Raises:
         ImportFailed: the file does not import (the message says why).
+        StartFailed: the child process could not start.
     """
     module_name = f"submission_{name}"
     first = 0
@@ -263,7 +269,7 @@ def run_checks(
                 message = child.next(BOOT_LIMIT)
                 _expect(message, "booted")
                 if message is None:
-                    raise ImportFailed(
+                    raise StartFailed(
                         f"the grader's child process ended ({child.ended()}): "
                         + (child.stderr.text_tail().strip().splitlines() or [""])[-1]
                     )
