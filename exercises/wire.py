@@ -117,7 +117,10 @@ def _array_from(node: Any) -> np.ndarray:
         raise WireError("an array's data is not base64") from None
     if len(raw) != math.prod(shape) * dtype.itemsize:
         raise WireError("an array's bytes do not fill its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    try:
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    except (ValueError, OverflowError, MemoryError):
+        raise WireError("an array's shape cannot be made") from None
 
 
 def from_tree(node: Any, depth: int = 0) -> Any:

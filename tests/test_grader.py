@@ -83,6 +83,17 @@ def test_a_looping_solution_is_stopped_and_the_rest_still_graded(tmp_path):
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_file_looping_at_import_is_stopped(tmp_path):
+    loop = planted(tmp_path, "while True:\n    pass\n")
+    done = grade_cmd("flops", "--file", str(loop), "--time-limit", "2")
+    assert done.returncode == 1
+    line = check_line(done.stdout, "could not be imported")
+    assert line == (
+        f"  FAIL  {loop} could not be imported: it ran past the time limit of 2 s, "
+        f"in {loop} line 1: while True:"
+    ) or line.endswith(f"in {loop} line 2: pass")
+
+
 def test_sys_exit_at_import_is_a_failure_in_one_line(tmp_path):
     leaver = planted(tmp_path, "import sys\nsys.exit(0)\n")
     done = grade_cmd("flops", "--file", str(leaver))
@@ -239,7 +250,15 @@ def test_grade_all_survives_a_solution_that_rewrites_and_deletes_the_grader(
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path):
+@pytest.mark.parametrize(
+    "stop, status, said",
+    [
+        (signal.SIGINT, 130, "interrupted (Ctrl-C); grading stopped"),
+        (signal.SIGTERM, 143, "terminated; grading stopped"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path, stop, status, said):
     pid_file = tmp_path / "pid"
     hang = planted(
         tmp_path,
@@ -266,14 +285,12 @@ def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path):
         while not pid_file.is_file() or not pid_file.read_text():
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130
-    assert err.splitlines() == [
-        "python -m exercises.grade: interrupted (Ctrl-C); grading stopped"
-    ]
+    assert proc.returncode == status
+    assert err.splitlines() == [f"python -m exercises.grade: {said}"]
     assert "Traceback" not in out
     with pytest.raises(ProcessLookupError):  # the looping child is gone too
         os.kill(int(pid_file.read_text()), 0)
@@ -282,7 +299,7 @@ def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path):
 @pytest.mark.tf
 def test_no_library_warnings_in_the_output():
     pytest.importorskip("tensorflow")
-    done = grade_cmd("tape_gradients", "--solution")
+    done = grade_cmd("tape_gradients", "--solution", "--time-limit", "300")
     assert done.returncode == 0, done.stdout
     lines = done.stdout.splitlines()
     assert lines[1].startswith("  PASS  tape gradients equal the engine's")
@@ -349,6 +366,7 @@ def test_what_comes_back_is_data_and_keeps_its_types():
     [
         {"array": ["|O", [1], ""]},  # objects: a pickle in disguise
         {"array": ["<f8", [2], "AAAA"]},  # bytes that do not fill the shape
+        {"array": ["<f8", [0, 10**30], ""]},  # a shape no array can have
         {"pickle": "gASV"},
         {"list": [1], "tuple": [2]},
         {"dict": [[1, 2]]},
