@@ -266,65 +266,76 @@ def run_checks(
     while first < count:
         with Child([name, source, module_name, label], first) as child:
             try:
-                message = child.next(BOOT_LIMIT)
-                _expect(message, "booted")
-                if message is None:
-                    raise StartFailed(
-                        f"the grader's child process ended ({child.ended()}): "
-                        + (child.stderr.text_tail().strip().splitlines() or [""])[-1]
-                    )
-                message = child.next(limit)
-            except TimeoutError:
-                stuck = child.where_stuck(source, label)
-                raise ImportFailed(
-                    f"it ran past the time limit of {limit:g} s{stuck}"
-                ) from None
-            except WireError as exc:
-                raise ImportFailed(f"unreadable reply while importing: {exc}") from None
-            if message is None:
-                raise ImportFailed(
-                    f"{label} ended the process while being imported ({child.ended()})"
-                )
-            if message.get("event") == "import_failed":
-                try:
-                    text = outcome_of(message).message
-                except Exception as exc:  # noqa: BLE001 - any malformed reply
-                    text = f"unreadable reply: {exc}"
-                raise ImportFailed(text.replace("; nothing to grade", ""))
-            for j in range(first, count):
-                first = j + 1
-                try:
-                    _expect(child.next(limit), "start", j)
-                    message = child.next(limit)
-                    _expect(message, "result", j)
-                except TimeoutError:
-                    stuck = child.where_stuck(source, label)
-                    text = f"stopped after {limit:g} s{stuck} (an endless loop?)"
-                    yield j, Outcome("timeout", message=text)
-                    break
-                except (WireError, RecursionError) as exc:
-                    yield j, Outcome("unreadable", message=f"unreadable reply: {exc}")
-                    break
-                if message is None:
-                    yield (
-                        j,
-                        Outcome(
-                            "ended",
-                            message=f"your code ended the grading process "
-                            f"({child.ended()}); nothing to grade",
-                        ),
-                    )
-                    break
-                try:
-                    outcome = outcome_of(message)
-                except Exception as exc:  # noqa: BLE001 - any malformed reply
-                    outcome = Outcome("unreadable", message=f"unreadable reply: {exc}")
-                yield j, outcome
-                if outcome.status == "unreadable":
-                    break
-            if printed is not None:
-                child.kill()
-                printed.extend(child.printed())
+                _import(child, source, label, limit)
+                for j in range(first, count):
+                    first = j + 1
+                    outcome = _next_outcome(child, j, source, label, limit)
+                    yield j, outcome
+                    if outcome.status in ("timeout", "ended", "unreadable"):
+                        break  # a fresh process goes on with the next check
+            finally:
+                if printed is not None:
+                    child.kill()
+                    printed.extend(child.printed())
+
+
+def _import(child: Child, source: str, label: str, limit: float) -> None:
+    """Wait for the child to start and import the student's file.
+
+    Raises:
+        StartFailed: the child ended before it could import anything.
+        ImportFailed: the file did not import, or not within ``limit``.
+    """
+    try:
+        message = child.next(BOOT_LIMIT)
+        _expect(message, "booted")
+        if message is None:
+            last = (child.stderr.text_tail().strip().splitlines() or [""])[-1]
+            raise StartFailed(
+                f"the grader's child process ended ({child.ended()}): {last}"
+            )
+        message = child.next(limit)
+    except TimeoutError:
+        stuck = child.where_stuck(source, label)
+        text = f"it ran past the time limit of {limit:g} s{stuck}"
+        raise ImportFailed(text) from None
+    except (WireError, RecursionError) as exc:
+        raise ImportFailed(f"unreadable reply while importing: {exc}") from None
+    if message is None:
+        raise ImportFailed(
+            f"{label} ended the process while being imported ({child.ended()})"
+        )
+    if message.get("event") == "import_failed":
+        try:
+            text = outcome_of(message).message
+        except Exception as exc:  # noqa: BLE001 - any malformed reply
+            text = f"unreadable reply: {exc}"
+        raise ImportFailed(text.replace("; nothing to grade", ""))
+    _expect(message, "ready")
+
+
+def _next_outcome(
+    child: Child, j: int, source: str, label: str, limit: float
+) -> Outcome:
+    """Wait for check ``j``'s result; a timeout or an end is an outcome too."""
+    try:
+        _expect(child.next(limit), "start", j)
+        message = child.next(limit)
+        _expect(message, "result", j)
+    except TimeoutError:
+        stuck = child.where_stuck(source, label)
+        text = f"stopped after {limit:g} s{stuck} (an endless loop?)"
+        return Outcome("timeout", message=text)
+    except (WireError, RecursionError) as exc:
+        return Outcome("unreadable", message=f"unreadable reply: {exc}")
+    if message is None:
+        text = f"your code ended the grading process ({child.ended()})"
+        text += "; nothing to grade"
+        return Outcome("ended", message=text)
+    try:
+        return outcome_of(message)
+    except Exception as exc:  # noqa: BLE001 - any malformed reply
+        return Outcome("unreadable", message=f"unreadable reply: {exc}")
 
 
 def run_in_process(
