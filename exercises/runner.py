@@ -214,6 +214,8 @@ class Child:
 
     def kill(self) -> None:
         """End the process and everything it started; close the pipe."""
+        if self.fd < 0:
+            return  # killed already: its process group id may be free again
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:
