@@ -1,7 +1,7 @@
 """Run a student's file in a child process with a time limit, and collect outputs.
 
 The grader never imports a student's file. ``run_checks`` starts
-``exercises.worker`` in a process of its own (its own session, so Ctrl-C
+``exercises.worker`` in a process of its own (its own process group, so Ctrl-C
 reaches the grader, which ends it), reads what each check's ``run`` half
 returned from a pipe (``exercises.wire``: JSON, no code), and yields one
 ``Outcome`` per check. A check that runs past the time limit, or a process

@@ -9,7 +9,7 @@ detail to print) or raises ``Wrong`` with what is wrong. Both halves make
 their inputs with the same seeded generators, so they agree on them without
 sending them.
 
-The helpers below turn what came back into the types a judge needs, with a
+The functions below turn what came back into the types a judge needs, with a
 message in the student's terms when it is something else (a tuple where an
 array belongs, a ``Value`` object where a number belongs).
 """
