@@ -437,9 +437,7 @@ def test_every_ungraded_exercise_has_a_worked_answer():
     answers = (DOCS / "answers.md").read_text()
     sections = re.split(r"^## Lecture (\d+[a-z]?)\b", answers, flags=re.M)
     answered = {
-        number: set(
-            map(int, re.findall(r'^\?\?\? note "Exercise (\d+)', body, re.M))
-        )
+        number: set(map(int, re.findall(r'^\?\?\? note "Exercise (\d+)', body, re.M)))
         for number, body in zip(sections[1::2], sections[2::2])
     }
     for page in sorted((DOCS / "lectures").glob("*.md")):
