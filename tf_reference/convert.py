@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from backprop.app.commands.common import run_command
+from backprop.app.commands.flags_and_errors import run_command
 from backprop.app.runs import (
     Checkpoint,
     load_checkpoint,

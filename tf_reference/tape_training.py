@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backprop.app.commands.common import (
+from backprop.app.commands.flags_and_errors import (
     add_output_flags,
     add_training_flags,
     on_interrupt,

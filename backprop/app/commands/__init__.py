@@ -2,7 +2,7 @@
 
 ``python -m backprop.<name>`` and ``backprop <name>`` both reach
 ``backprop.app.commands.<name>.main``. No command imports another; what they
-share is in ``common``.
+share is in ``flags_and_errors``.
 """
 
 COMMANDS = {

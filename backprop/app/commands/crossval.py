@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from backprop.app.commands.common import (
+from backprop.app.commands.flags_and_errors import (
     add_engine_flags,
     add_output_flags,
     add_training_flags,

@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from backprop.app.commands.common import (
+from backprop.app.commands.flags_and_errors import (
     add_output_flags,
     folder_path,
     on_interrupt,

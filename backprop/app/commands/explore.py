@@ -24,7 +24,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from backprop.app.commands.common import run_command
+from backprop.app.commands.flags_and_errors import run_command
 from backprop.app.explorer.firstrun import FIRST_RUN_EPOCHS, train_first_run
 from backprop.app.explorer.server import (
     LOOPBACK,

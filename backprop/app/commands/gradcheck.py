@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from backprop.app.commands.common import parse_hidden, run_command
+from backprop.app.commands.flags_and_errors import parse_hidden, run_command
 from backprop.app.memory import check_fits
 from backprop.device import DEVICES, get_xp, to_device
 from backprop.errors import ConfigError

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from backprop.app.commands.common import on_interrupt, run_command
+from backprop.app.commands.flags_and_errors import on_interrupt, run_command
 from backprop.app.evaluation import plots
 from backprop.app.evaluation.outputs import predict_all
 from backprop.app.evaluation.pages import plot_found_digits

@@ -17,7 +17,7 @@ import argparse
 import contextlib
 import sys
 
-from backprop.app.commands.common import (
+from backprop.app.commands.flags_and_errors import (
     add_engine_flags,
     add_output_flags,
     add_training_flags,
