@@ -147,7 +147,7 @@ def grade_file(
         out: where to print (default: standard output).
     """
     out = sys.stdout if out is None else out
-    print(f"grading {label} (lecture {exercise.lecture}: {exercise.title})", file=out)
+    print(f"grading {label} (lecture {exercise.chapter}: {exercise.title})", file=out)
     missing = missing_needs(exercise)
     if missing:
         reason = f"needs {', '.join(missing)} (pip install -e '.[tf]')"
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def list_exercises(out: TextIO) -> None:
     """One line per exercise."""
     for e in EXERCISES.values():
-        print(f"lecture {e.lecture:<2}  {e.name:20s} {e.title}", file=out)
+        print(f"lecture {e.chapter:<2}  {e.name:20s} {e.title}", file=out)
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:

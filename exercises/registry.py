@@ -18,16 +18,29 @@ class Exercise:
     Attributes:
         name: module name under ``exercises/``, ``exercises/solutions/`` and
             ``exercises/checks/``.
-        lecture: the lecture it belongs to.
+        lecture: the lecture it belongs to (the number, for sorting).
         title: what it is about.
         needs: packages beyond the core that grading it needs, e.g.
             ``("tensorflow",)``; without them it is not graded.
+        lab: the letter of a lab that follows the lecture: ``"a"`` for lab
+            7a, which comes after lecture 7 and before lecture 8.
     """
 
     name: str
     lecture: int
     title: str
     needs: tuple[str, ...] = ()
+    lab: str = ""
+
+    @property
+    def chapter(self) -> str:
+        """The lecture or lab as the notes number it: ``"7"``, ``"7a"``."""
+        return f"{self.lecture}{self.lab}"
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Where it comes in the notes: lecture 7, then lab 7a, then lecture 8."""
+        return self.lecture, self.lab
 
     @property
     def checks_module(self) -> str:
@@ -64,6 +77,12 @@ EXERCISES: dict[str, Exercise] = {
             7,
             "the engine's gradients from tf.GradientTape",
             needs=("tensorflow",),
+        ),
+        Exercise(
+            "tensor_autodiff",
+            7,
+            "reverse-mode autodiff of arrays, checked against the engine",
+            lab="a",
         ),
         Exercise("minibatches", 8, "mini-batches without replacement"),
         Exercise("flops", 9, "counting the FLOPs of training"),
