@@ -36,6 +36,7 @@ import numpy as np
 
 from backprop.errors import DataError, require
 from backprop.ink import MIN_CONTRAST, find_ink
+from backprop.runs.files import not_a_file
 from backprop.segment import find_digits
 
 if TYPE_CHECKING:
@@ -114,12 +115,9 @@ def open_image(path: str | Path) -> Image:
     """
     require("PIL", "Pillow", "pictures", "reading images")
     path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: a folder, not an image file")
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():  # a device, a pipe
-        raise DataError(f"{path}: not a regular file")
+    why = not_a_file(path)  # a folder, a pipe, a loop of links ...
+    if why is not None:
+        raise DataError(f"{path}: {why.replace('a file', 'an image file')}")
     return _load(path, str(path))
 
 

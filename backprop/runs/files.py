@@ -17,9 +17,11 @@ system) becomes one ``OutputError`` naming the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +43,38 @@ def is_temporary(name: str) -> bool:
     """True if ``name`` is one of the temporaries this module writes."""
     match = _TEMPORARY_NAME.fullmatch(name)
     return match is not None and match["suffix"] == Path(match["name"]).suffix
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file, or None when it is a regular file.
+
+    Returns:
+        a short reason: ``file not found``, ``a broken symbolic link``, ``a
+        loop of symbolic links``, ``a folder, not a file``, ``a FIFO (named
+        pipe), not a file``, ...
+    """
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link" if path.is_symlink() else "file not found"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links, not a file"
+        return f"cannot read it ({exc.strerror or exc})"
+    except ValueError:  # a NUL byte in the name
+        return "not a valid file name"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {
+        stat.S_ISDIR: "a folder",
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a device",
+        stat.S_ISBLK: "a device",
+    }
+    kind = next((text for test, text in kinds.items() if test(mode)), "special")
+    return f"{kind}, not a file"
 
 
 def cannot_write(path: str | Path, exc: OSError) -> OutputError:
