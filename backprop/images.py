@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 SIDE = 28  # the model's input is SIDE x SIDE pixels
 MAX_SIDE = 1024  # larger images are first shrunk to this (speed only)
+MIN_SIDE = 8  # smaller images are refused: too few pixels for a digit
 
 
 @dataclass(frozen=True)
@@ -296,8 +297,14 @@ def finite_grey(img: Image) -> np.ndarray:
     """``to_grey`` of an image, refusing NaN and infinite pixels.
 
     Raises:
-        DataError: some pixels are not numbers (a float TIFF can hold them).
+        DataError: the image is smaller than ``MIN_SIDE`` on a side, or some
+            pixels are not numbers (a float TIFF can hold them).
     """
+    if min(img.size) < MIN_SIDE:
+        raise DataError(
+            f"too small to hold a digit ({img.width}x{img.height} pixels; "
+            f"at least {MIN_SIDE}x{MIN_SIDE})"
+        )
     grey = to_grey(img)  # (H, W)
     if not np.isfinite(grey).all():
         bad = np.count_nonzero(~np.isfinite(grey))
