@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from backprop import __version__
-from backprop.commands import COMMANDS
+from backprop.commands import COMMANDS, from_console
 
 
 def usage() -> str:
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbackprop: error: unknown command {name!r}", file=sys.stderr)
         return 2
     command = importlib.import_module(f"backprop.commands.{name}")
-    return command.main(rest)
+    with from_console():  # its usage line says "backprop NAME"
+        return command.main(rest)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from backprop.augment import Augmentation, EpochAugmenter, augmentation_record
+from backprop.commands import prog
 from backprop.commands.common import (
+    HelpFormatter,
+    Parser,
     add_engine_flags,
     add_output_flags,
     add_training_flags,
@@ -44,6 +47,7 @@ from backprop.model import MLP
 from backprop.optim import Adam
 from backprop.runs import (
     CONFIG_FILE,
+    EVALUATION_FILES,
     MODEL_FILE,
     REPORT_FILE,
     RUN_DEFINING,
@@ -77,10 +81,10 @@ from backprop.training import (
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
     d = EngineConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.train",
+    p = Parser(
+        prog=prog("train"),
         description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
     add_engine_flags(p, d)
@@ -297,7 +301,18 @@ def finish(
     quiet: bool,
     plots: bool,
 ) -> None:
-    """After the epochs: the report, the pictures with ``plots``, the headline."""
+    """After the epochs: the report, the pictures with ``plots``, the headline.
+
+    Pictures already in ``out`` (a resumed run that was evaluated) are drawn
+    again, so that none shows the earlier epochs.
+    """
+    stale = [n for n in EVALUATION_FILES if n != REPORT_FILE and (out / n).exists()]
+    if stale and not plots:
+        print(
+            f"note: drawing {', '.join(stale)} again for the new epochs",
+            file=sys.stderr,
+        )
+        plots = True
     y_pred = to_numpy(model.predict(x_test))
     names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir
     report = format_report(classification_report(to_numpy(y_test), y_pred, names))
