@@ -175,10 +175,13 @@ def test_sigterm_ends_a_long_show_promptly(model, tmp_path):
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    first = proc.stdout.readline()  # the first page is read: now it draws
-    assert "page0.png: " in first
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    try:
+        first = proc.stdout.readline()  # the first page is read: now it draws
+        assert "page0.png: " in first
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # a no-op when it ended
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [
         "interrupted; the files printed were recognised, no others"
