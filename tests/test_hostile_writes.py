@@ -85,9 +85,7 @@ def test_a_link_in_the_targets_place_is_replaced_not_followed(tmp_path):
     assert not target.is_symlink() and target.read_text() == '{\n  "a": 1\n}\n'
 
 
-def test_writes_go_through_the_descriptor_that_created_the_file(
-    tmp_path, monkeypatch
-):
+def test_writes_go_through_the_descriptor_that_created_the_file(tmp_path, monkeypatch):
     """No name is opened for writing: a link swapped in cannot catch the bytes."""
     import builtins
 
