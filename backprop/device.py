@@ -62,7 +62,8 @@ def resolve_device(device: str, *, announce: bool = True) -> str:
 
     Args:
         device: one of ``DEVICES``.
-        announce: print a one-line notice when ``auto`` falls back to the CPU.
+        announce: print a one-line notice when ``auto`` falls back to the CPU
+            although CuPy is installed (without CuPy the CPU is no news).
 
     Returns:
         ``"cpu"`` or ``"gpu"``.
@@ -82,7 +83,7 @@ def resolve_device(device: str, *, announce: bool = True) -> str:
         return "gpu"
     if device == "gpu":
         raise DeviceError(f"--device gpu is not available: {reason}")
-    if announce:
+    if announce and _import_cupy() is not None:
         print(f"device auto: using the CPU ({reason})")
     return "cpu"
 

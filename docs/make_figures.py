@@ -715,7 +715,8 @@ def ood_runs() -> None:
                 "--out", str(out), *flags,
             )  # fmt: skip
             folders.append(str(out.relative_to(ROOT)))  # names the results
-    command("ood/measure.py", *folders, "--json", str(RESULTS_DIR / "ood.json"))
+    results = str(RESULTS_DIR / "ood.json")
+    command("ood/measure.py", *folders, "--json", results, "--overwrite")
     for folder in folders:  # the histories, for the notes to read
         target = RESULTS_DIR / "ood-runs" / Path(folder).name
         target.mkdir(parents=True, exist_ok=True)
@@ -753,7 +754,10 @@ def ood_tune() -> None:
             )  # fmt: skip
     measured = RUNS_DIR / "ood-tune-measured.json"
     every = [str(out) for outs in folders.values() for out in outs]
-    command("ood/measure.py", *every, "--sets", "tune", "--json", str(measured))
+    command(
+        "ood/measure.py", *every, "--sets", "tune", "--json", str(measured),
+        "--overwrite",
+    )  # fmt: skip
     results = json.loads(measured.read_text())
     table = {key: [results[str(out)] for out in outs] for key, outs in folders.items()}
     (RESULTS_DIR / "ood-tune.json").write_text(json.dumps(table, indent=2) + "\n")

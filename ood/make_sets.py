@@ -1,6 +1,6 @@
 """Build the out-of-distribution digit sets: image files unlike MNIST's digits.
 
-    python ood/make_sets.py              # writes ood/sets/ (about a minute)
+    python ood/make_sets.py --overwrite  # rewrites ood/sets/ (about a minute)
     python ood/make_sets.py --check      # rebuilds in memory, compares SHA-256
 
 Three sets, each a folder of image files and a labels.csv (file, label,
@@ -44,7 +44,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # this checkout's backprop, not another
 SETS = HERE / "sets"
+
+from backprop.app.runs import atomic_write, atomic_write_text  # noqa: E402
+
 SEEDS = {"tune": 2026, "fonts": 1998, "optdigits": 0}
 PER_FONT = {"tune": 40, "fonts": 40}  # digits drawn from each font
 
@@ -223,19 +227,30 @@ def main(argv: list[str] | None = None) -> int:
     """Write (or with --check, verify) every set; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="compare, write nothing")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the sets in ood/sets/"
+    )
     args = p.parse_args(argv)
+    if not args.check and (SETS / "SHA256SUMS").exists() and not args.overwrite:
+        print(
+            f"error: {SETS}: holds the sets; pass --overwrite to rebuild them, "
+            "or --check to compare",
+            file=sys.stderr,
+        )
+        return 1
     sums = []
     for name in SEEDS:
         items = build(name)
         folder = SETS / name
         if not args.check:
             folder.mkdir(parents=True, exist_ok=True)
-            with open(folder / "labels.csv", "w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(["file", "label", "source"])
-                for file, data, label, source in items:
-                    (folder / file).write_bytes(data)
-                    writer.writerow([file, label, source])
+            table = io.StringIO(newline="")
+            writer = csv.writer(table)
+            writer.writerow(["file", "label", "source"])
+            for file, data, label, source in items:
+                atomic_write(folder / file, lambda f, data=data: f.write(data))
+                writer.writerow([file, label, source])
+            atomic_write_text(folder / "labels.csv", table.getvalue())
         for file, data, _, _ in items:
             sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}/{file}")
         print(f"{name}: {len(items)} images")
@@ -244,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         same = (SETS / "SHA256SUMS").read_text() == text
         print("identical to ood/sets" if same else "differs from ood/sets")
         return 0 if same else 1
-    (SETS / "SHA256SUMS").write_text(text)
+    atomic_write_text(SETS / "SHA256SUMS", text)
     return 0
 
 

@@ -6,7 +6,7 @@ same arrays as the variables ``dense1/w``, ``dense1/b``, ... of its layers, in
 the same layout (weights (D, H), ``out = x @ w + b``), so converting is copying.
 Every check here fails with a one-line ``ConversionError``.
 
-    python -m tf_reference.convert export runs/x/model.npz model.keras
+    python -m tf_reference.convert export runs/x model.keras   # or runs/x/model.npz
     python -m tf_reference.convert import model.keras model.npz
 
 ``export`` writes a Keras model (Dense ReLU layers, a Dense softmax layer) that
@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from backprop.app.commands.flags_and_errors import run_command
+from backprop.app.commands.flags_and_errors import HelpFormatter, Parser, run_command
 from backprop.app.runs import (
     Checkpoint,
+    find_model,
     load_checkpoint,
     save_checkpoint,
     temporary_beside,
@@ -288,23 +289,25 @@ def import_keras(path: str | Path) -> dict[str, np.ndarray]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags of ``python -m tf_reference.convert``."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m tf_reference.convert",
         description="Convert between engine checkpoints (.npz) and Keras models.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
     exp = sub.add_parser(
         "export",
         help="engine checkpoint -> .keras file",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    exp.add_argument("checkpoint", type=Path, help="an engine model.npz")
+    exp.add_argument(
+        "checkpoint", type=Path, help="an engine model.npz, or its run folder"
+    )
     exp.add_argument("keras_file", type=Path, help="the .keras file to write")
     imp = sub.add_parser(
         "import",
         help=".keras file -> engine checkpoint",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     imp.add_argument("keras_file", type=Path, help="a .keras file")
     imp.add_argument("checkpoint", type=Path, help="the engine model.npz to write")
@@ -338,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Export or import as the flags say; the body of ``main``."""
     if args.command == "export":
-        params = load_checkpoint(args.checkpoint).params
+        params = load_checkpoint(find_model(args.checkpoint)[0]).params
         check_target(args.keras_file, args.overwrite)
         export_keras(params, args.keras_file)
         print(f"wrote {args.keras_file}: Keras model {check_params(params)}")

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
     add_output_flags,
     add_training_flags,
     on_interrupt,
@@ -84,10 +86,10 @@ class TFConfig(TrainConfig):
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; those shared with ``backprop.train`` mean the same."""
     d = TFConfig()
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m tf_reference.train",
         description="Train the paper's MLP on MNIST with TensorFlow (the reference).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
     p.add_argument(

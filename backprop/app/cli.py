@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from backprop import __version__
-from backprop.app.commands import COMMANDS
+from backprop.app.commands import COMMANDS, dispatched
 
 
 def usage() -> str:
@@ -27,8 +27,14 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Dispatch to a subcommand; returns its exit status."""
+def main(argv: list[str] | None = None, prog: str = "backprop") -> int:
+    """Dispatch to a subcommand; returns its exit status.
+
+    Args:
+        argv: the command line after the program's name.
+        prog: how the program was typed: ``backprop``, or ``python -m
+            backprop`` (``backprop/__main__.py``).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
@@ -42,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbackprop: error: unknown command {name!r}", file=sys.stderr)
         return 2
     command = importlib.import_module(f"backprop.app.commands.{name}")
-    return command.main(rest)
+    with dispatched(prog):  # its usage line says "backprop NAME"
+        return command.main(rest)
 
 
 if __name__ == "__main__":

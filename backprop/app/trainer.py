@@ -21,6 +21,7 @@ is ``commands.train.main`` -> ``train_run`` -> ``fit`` ->
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from backprop.app.memory import check_fits
 from backprop.app.records import PAPER_RESULTS, epoch_line, epoch_record, headline
 from backprop.app.runs import (
     CONFIG_FILE,
+    EVALUATION_FILES,
     REPORT_FILE,
     Checkpoint,
     RunWriter,
@@ -352,7 +354,18 @@ def dry_run_line(run: Run) -> str:
 
 
 def finish(run: Run, out: Path, *, quiet: bool, plots: bool) -> None:
-    """After the epochs: the report, the pictures with ``plots``, the headline."""
+    """After the epochs: the report, the pictures with ``plots``, the headline.
+
+    Pictures already in ``out`` (a resumed run that was evaluated) are drawn
+    again, so that none shows the earlier epochs.
+    """
+    stale = [n for n in EVALUATION_FILES if n != REPORT_FILE and (out / n).exists()]
+    if stale and not plots:
+        print(
+            f"note: drawing {', '.join(stale)} again for the new epochs",
+            file=sys.stderr,
+        )
+        plots = True
     cfg, model = run.cfg, run.model
     y_pred = to_numpy(model.predict(run.x_held))
     names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir

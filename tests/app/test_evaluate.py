@@ -248,6 +248,20 @@ def test_bad_history_is_an_error(mnist_run, tmp_path):
     assert rc == 1 and "history.json" in err and err.count("\n") == 1
 
 
+def test_history_with_a_dict_for_a_number(synthetic_dir, tmp_path, capsys):
+    folder = tmp_path / "run"
+    argv = ["--data-dir", str(synthetic_dir), "--out", str(folder), "--quiet"]
+    assert train.main([*argv, "--epochs", "2", "--hidden", "4"]) == 0
+    history = json.loads((folder / "history.json").read_text())
+    history[1]["test_accuracy"] = {"value": 0.5}
+    (folder / "history.json").write_text(json.dumps(history))
+    capsys.readouterr()
+    assert ev.main([str(folder), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "history.json: epoch 2's test_accuracy is a dict, not a number" in err
+
+
 def test_train_plots_flag(synthetic_dir, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--data-dir", str(synthetic_dir), "--epochs", "2", "--device", "cpu"]

@@ -191,7 +191,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(
 
 def test_stale_temporaries_go_and_files_get_the_usual_mode(run_dir, capsys):
     stale = [
-        run_dir / ".model.npz.k3j4h5g6",
+        run_dir / ".model.npz.k3j4h5g6.backprop-tmp.npz",
         run_dir / ".history.json.a1b2c3d4.tmp.json",
     ]
     for path in stale:

@@ -74,6 +74,21 @@ def test_convert_does_not_replace_files(tmp_path, capsys):
     assert convert.main(argv) == 0
 
 
+def test_convert_export_takes_a_run_folder(synthetic_dir, tmp_path, capsys):
+    assert train.main(train_argv(synthetic_dir, tmp_path / "run")) == 0
+    keras_file = tmp_path / "run.keras"
+    assert convert.main(["export", str(tmp_path / "run"), str(keras_file)]) == 0
+    assert "wrote " in capsys.readouterr().out and keras_file.is_file()
+    run_hostile(
+        convert.main,
+        ["export", str(tmp_path / "nothing"), str(tmp_path / "x.keras")],
+        capsys,
+        tmp_path,
+        status=1,
+        message=r"nothing: no such file or folder",
+    )
+
+
 def test_tf_train_keeps_only_finite_epochs(
     synthetic_dir, tmp_path, capsys, monkeypatch
 ):

@@ -10,7 +10,7 @@ import pytest
 from backprop.app import trainer
 from backprop.app.commands import train
 from backprop.app.runs import load_checkpoint
-from backprop.device import gpu_status
+from backprop.device import _import_cupy, gpu_status
 
 
 def run_cli(synthetic_dir, out, *extra):
@@ -195,7 +195,8 @@ def test_gpu_missing_is_one_line_and_auto_falls_back(synthetic_dir, tmp_path, ca
     argv = ["--data-dir", str(synthetic_dir), "--out", str(tmp_path / "b")]
     argv += ["--epochs", "1", "--hidden", "8", "--device", "auto"]
     assert train.main(argv) == 0
-    assert "device auto: using the CPU" in capsys.readouterr().out
+    said = "device auto: using the CPU" in capsys.readouterr().out
+    assert said == (_import_cupy() is not None)  # no CuPy: the CPU is no news
 
 
 def test_help_shows_defaults():
@@ -215,7 +216,69 @@ def test_bad_flag_in_a_real_process_has_no_traceback():
         text=True,
     )
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "python -m backprop.train: error: --epochs must be >= 1, got -1 "
+        "(see python -m backprop.train --help)"
+    ]
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "x"], ["--nope"], ["--dtype", "f16"]])
+def test_usage_errors_are_one_line_with_a_hint(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train.main(argv)
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("python -m backprop.train: error: ")
+    assert lines[0].endswith("(see python -m backprop.train --help)")
+
+
+def test_usage_names_the_command_as_it_was_typed(capsys):
+    from backprop.app import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    assert capsys.readouterr().out.startswith("usage: backprop train [-h]")
+    with pytest.raises(SystemExit):
+        cli.main(["predict", "--epochs"])
+    assert capsys.readouterr().err.startswith("backprop predict: error: ")
+    with pytest.raises(SystemExit):
+        train.main(["--help"])  # python -m backprop.train
+    assert capsys.readouterr().out.startswith("usage: python -m backprop.train [-h]")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"], prog="python -m backprop")  # __main__.py
+    assert capsys.readouterr().out.startswith("usage: python -m backprop train [-h]")
+
+
+def test_help_shows_each_default_once_as_typed():
+    from backprop.app.commands import evaluate, predict
+
+    text = " ".join(train.build_parser().format_help().split())
+    assert "(default: 128)" in text and "(128,)" not in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert text.count("(default: a new folder under runs/") == 1
+    shown = " ".join(predict.build_parser().format_help().split())
+    assert "--show-dir SHOW_DIR where --show writes (default: next to each image) " in (
+        shown + " "
+    )
+    assert "(default: None)" not in shown
+    assert "(default: None)" not in evaluate.build_parser().format_help()
+
+
+def test_resume_draws_the_pictures_again(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(synthetic_dir, out, "--epochs", "1", "--plots") == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert "curves.png" in before and "confusion.png" in before
+    capsys.readouterr()
+    assert train.main(["--resume", str(out), "--epochs", "2", "--quiet"]) == 0
+    note = capsys.readouterr().err
+    assert "note: drawing " in note and "curves.png" in note
+    after = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert set(after) == set(before)
+    assert after["curves.png"] != before["curves.png"]  # two epochs now
+    report = json.loads((out / "report.json").read_text())
     assert (
-        result.stderr.strip().splitlines()[-1].endswith("--epochs must be >= 1, got -1")
+        report["test_accuracy"]
+        == load_checkpoint(out / "model.npz").history[-1]["test_accuracy"]
     )

@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from backprop.app.commands import prog
 from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
     add_engine_flags,
     add_output_flags,
     add_training_flags,
@@ -42,12 +45,12 @@ DEFAULT_EPOCHS = 2  # a 5-fold run trains 6 models; see the module docstring
 def build_parser() -> argparse.ArgumentParser:
     """Train's flags that define a model and its training, plus ``--folds``."""
     d = EngineConfig(epochs=DEFAULT_EPOCHS)
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.crossval",
+    p = Parser(
+        prog=prog("crossval"),
         description="Stratified k-fold cross-validation on the training set, "
         "then the test accuracy of a model trained on all of it. Each model "
         "(every fold's and the final one) trains for --epochs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
     add_engine_flags(p, d)

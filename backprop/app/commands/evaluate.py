@@ -27,7 +27,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from backprop.app.commands import prog
 from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
     add_output_flags,
     folder_path,
     on_interrupt,
@@ -55,11 +58,11 @@ MAX_EXAMPLES = 400  # a gallery of more would be a picture too large to draw
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.evaluate",
+    p = Parser(
+        prog=prog("evaluate"),
         description="Report, curves, confusion matrix, example galleries and "
         "weight pictures of a trained model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("model", type=Path, help="a run folder or its model.npz")
     add_output_flags(p, "the folder of the model")

@@ -4,8 +4,9 @@ A command's ``main(argv=None)`` parses its flags and does the work inside
 ``reported_errors`` (or hands it to ``run_command``), which maps what can go
 wrong to an exit status and one line on stderr, never a traceback:
 
-* ``ConfigError`` (a flag out of range): the usage line and status 2, through
-  ``parser.error`` like argparse's own errors;
+* ``ConfigError`` (a flag out of range): status 2, through ``parser.error``
+  like argparse's own errors (with ``Parser``: one line and a pointer to
+  ``--help``);
 * any other ``BackpropError`` (bad data, a damaged checkpoint, no GPU, a
   folder that cannot be written): status 1; so are an ``OSError`` and a
   ``MemoryError`` that no layer turned into one;
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backprop.app.config import EngineConfig, TrainConfig
+from backprop.app.runs.folders import as_flag
 from backprop.data import DATASETS
 from backprop.device import DEVICES
 from backprop.errors import BackpropError, ConfigError
@@ -34,6 +36,36 @@ from backprop.model import DTYPES
 from backprop.optim import ADAM_MODES
 
 UNSET = object()  # stands for a flag the user did not type
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each flag's default once, as it would be typed.
+
+    ``(default: 128)``, not ``(default: (128,))``; nothing for a switch, for
+    a default of None (the help says what happens then) or where the help
+    names it.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            action.default is None
+            or action.default is argparse.SUPPRESS
+            or action.nargs == 0  # a switch: off unless typed
+            or "(default" in text
+            or "%(default)" in text
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return text
+        return f"{text} (default: {as_flag(action.default).replace('%', '%%')})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, with a hint."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print ``PROG: error: MESSAGE`` and where the flags are listed; exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -13,7 +13,13 @@ import sys
 
 import numpy as np
 
-from backprop.app.commands.flags_and_errors import parse_hidden, run_command
+from backprop.app.commands import prog
+from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
+    parse_hidden,
+    run_command,
+)
 from backprop.app.memory import check_fits
 from backprop.device import DEVICES, get_xp, to_device
 from backprop.errors import ConfigError
@@ -24,14 +30,14 @@ from backprop.model import DTYPES, MLP
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.gradcheck",
+    p = Parser(
+        prog=prog("gradcheck"),
         description=(
             "Check the MLP's backward pass against central differences on a "
             "small random batch and print one row per parameter."
         ),
         epilog="Exit status: 0 when every parameter passes, 1 otherwise.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--inputs", type=int, default=784, help="input width D")
     p.add_argument(

@@ -25,9 +25,14 @@ with its ``box``, ``[left, top, right, bottom]`` in the image's pixels).
 ``--show`` writes ``NAME.prepared.png``: the original next to the prepared
 input, or with ``--multi`` the original with a box round each digit and the
 prepared digits below (an existing picture is replaced only with
-``--overwrite``). A file that cannot be read or prepared, or holds no digit,
-gets one line on stderr; the others are still recognised, and the exit status
-is 1 at the end.
+``--overwrite``); the original is drawn shrunk to at most ``SHOW_SIDE``
+pixels, and with ``--multi`` only the first ``MAX_PANELS`` prepared digits
+are drawn. A file that cannot be read or prepared, or holds no digit (a blank
+image, noise, too small), gets one line on stderr; the others are still
+recognised, and the exit status is 1 at the end. File names are printed as
+one line: a newline or another control character in a name is escaped
+(a backslash and ``n``), and each byte that is not UTF-8 as a
+backslash, ``x`` and two hex digits.
 A model trained on Fashion-MNIST gets Fashion-MNIST's preparation and names.
 """
 
@@ -35,16 +40,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from backprop.app.commands.flags_and_errors import on_interrupt, run_command
+from backprop.app.commands import prog
+from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
+    on_interrupt,
+    run_command,
+)
 from backprop.app.evaluation import plots
 from backprop.app.evaluation.outputs import predict_all
-from backprop.app.evaluation.pages import plot_found_digits
+from backprop.app.evaluation.pages import MAX_PANELS, plot_found_digits
 from backprop.app.photos.prepare import (
     RECIPES,
     SIDE,
@@ -65,6 +77,18 @@ if TYPE_CHECKING:
 IMAGE_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError)
 # One digit's reading: (class, probability, runner-up class, its probability).
 Answer = tuple[int, float, int, float]
+SHOW_SIDE = 1024  # --show draws the original shrunk to this (memory and time)
+
+
+def printable(text: str | Path) -> str:
+    """A file name or message as one printable line, whatever its bytes.
+
+    Bytes that are not UTF-8 become a backslash, ``x`` and two hex digits; a
+    newline or another control character is escaped as Python writes it (a
+    backslash and ``n``), so a file name can never start a line of its own.
+    """
+    decoded = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in decoded)
 
 
 def recognise(probs: np.ndarray) -> Answer:
@@ -79,11 +103,11 @@ def recognise(probs: np.ndarray) -> Answer:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.predict",
+    p = Parser(
+        prog=prog("predict"),
         description="Recognise the digit (or, with --multi, the number) in each "
         "image file with a trained model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("model", type=Path, help="a run folder or its model.npz")
     p.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
@@ -161,17 +185,25 @@ def run(args: argparse.Namespace) -> int:
                 shown_so_far.add(target.resolve())
                 shown = show(img, found, answers, names, target, path, args.multi)
                 if not args.json:
-                    print(f"  wrote {shown}")
+                    drawn = ""
+                    if args.multi and len(found) > MAX_PANELS:
+                        drawn = f" (the first {MAX_PANELS} of {len(found)} inputs)"
+                    print(f"  wrote {printable(shown)}{drawn}", flush=True)
         except BackpropError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            error(str(exc))
             status = 1
         except OSError as exc:  # --show could not write its picture
-            print(f"error: {exc.filename or path}: {exc.strerror}", file=sys.stderr)
+            error(f"{exc.filename or path}: {exc.strerror}")
             status = 1
         except IMAGE_FAILURES as exc:  # drawing --show's picture of an odd image
-            print(f"error: {path}: cannot show it ({exc})", file=sys.stderr)
+            error(f"{path}: cannot show it ({exc})")
             status = 1
     return status
+
+
+def error(message: str) -> None:
+    """Print ``error: message`` on stderr as one line."""
+    print(f"error: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
@@ -214,12 +246,12 @@ def describe(
             ]
             return json.dumps({"file": str(path), "number": number, "digits": digits})
         each = ", ".join(f"{names[a[0]]} {a[1]:.2f}" for a in answers)
-        return f"{path}: {number}  ({each})"
+        return f"{printable(path)}: {number}  ({each})"
     best, p_best, second, p_second = answers[0]
     if args.json:
         return json.dumps({"file": str(path)} | answer_json(answers[0]))
     return (
-        f"{path}: {names[best]} (probability {p_best:.3f}), "
+        f"{printable(path)}: {names[best]} (probability {p_best:.3f}), "
         f"runner-up {names[second]} ({p_second:.3f})"
     )
 
@@ -244,25 +276,51 @@ def show(
     path: Path,
     multi: bool,
 ) -> Path:
-    """Draw ``--show``'s picture of the file ``path`` at ``target``; returns it."""
-    original = pixels_to_show(img)  # (H, W, 3) or (H, W)
+    """Draw ``--show``'s picture of the file ``path`` at ``target``; returns it.
+
+    The original is drawn shrunk to at most ``SHOW_SIDE`` pixels a side.
+    """
+    small = shrunk(img, SHOW_SIDE)
+    original = pixels_to_show(small)  # (h, w, 3) or (h, w)
+    scale = small.width / img.width
+    name = printable(path.name)
     if multi:
         return plot_found_digits(
             original,
-            [f.box for f in found],
+            [tuple(round(v * scale) for v in f.box) for f in found],
             [f.prepared for f in found],
             [f"{names[a[0]]} {a[1]:.2f}" for a in answers],
             target,
-            f"{path.name}: {number_of(answers, names)} ({len(found)} digits)",
+            f"{name}: {number_of(answers, names)} ({len(found)} digits)",
+            size=img.size,
         )
     best, p_best, second, p_second = answers[0]
     return plots.plot_prepared(
         original,
         found[0].prepared,
         target,
-        f"{path.name}: {names[best]} ({p_best:.1%}), "
+        f"{name}: {names[best]} ({p_best:.1%}), "
         f"runner-up {names[second]} ({p_second:.1%})",
+        size=img.size,
     )
+
+
+def shrunk(img: Image, side: int) -> Image:
+    """``img``, or a copy shrunk to at most ``side`` pixels on its longer side.
+
+    Pillow shrinks by whole factors first (``reducing_gap``), so the full
+    size is never copied.
+    """
+    from PIL import Image as PILImage
+
+    if max(img.size) <= side:
+        return img
+    scale = side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    try:
+        return img.resize(size, PILImage.Resampling.BOX, reducing_gap=2.0)
+    except (ValueError, OSError):  # a mode Pillow shrinks only by sampling
+        return img.resize(size, PILImage.Resampling.NEAREST)
 
 
 def pixels_to_show(img: Image) -> np.ndarray:

@@ -17,7 +17,10 @@ import argparse
 import contextlib
 import sys
 
+from backprop.app.commands import prog
 from backprop.app.commands.flags_and_errors import (
+    HelpFormatter,
+    Parser,
     add_engine_flags,
     add_output_flags,
     add_training_flags,
@@ -42,10 +45,10 @@ from backprop.kernels import resolve_kernels
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags; every default is shown in ``--help``."""
     d = EngineConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m backprop.train",
+    p = Parser(
+        prog=prog("train"),
         description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
     add_engine_flags(p, d)

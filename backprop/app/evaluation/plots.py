@@ -296,16 +296,30 @@ def plot_weights(weights: np.ndarray, path: str | Path, limit: int = 256) -> Pat
     return _save(fig, path)
 
 
+def original_title(original: np.ndarray, size: tuple[int, int] | None) -> str:
+    """``original (W x H)``, and the size drawn when it was shrunk to draw."""
+    drawn = f"{original.shape[1]}x{original.shape[0]}"
+    if size is None or size == (original.shape[1], original.shape[0]):
+        return f"original ({drawn})"
+    return f"original ({size[0]}x{size[1]}, drawn at {drawn})"
+
+
 def plot_prepared(
-    original: np.ndarray, prepared: np.ndarray, path: str | Path, title: str
+    original: np.ndarray,
+    prepared: np.ndarray,
+    path: str | Path,
+    title: str,
+    size: tuple[int, int] | None = None,
 ) -> Path:
     """An image file next to the 28x28 input prepared from it.
 
     Args:
-        original: the file's pixels, (H, W) grey or (H, W, 3) RGB, uint8.
+        original: the file's pixels, (H, W) grey or (H, W, 3) RGB, uint8,
+            maybe shrunk.
         prepared: the model's input, (28, 28) in [0, 1], ink bright.
         path: where to write the PNG.
         title: the figure's title (the prediction).
+        size: the file's own ``(width, height)`` when ``original`` was shrunk.
 
     Returns:
         the path written.
@@ -313,7 +327,7 @@ def plot_prepared(
     fig = _figure(7, 3.8)
     ax_orig, ax_prep = fig.subplots(1, 2)
     ax_orig.imshow(original, cmap="gray" if np.ndim(original) == 2 else None)
-    ax_orig.set_title(f"original ({original.shape[1]}x{original.shape[0]})")
+    ax_orig.set_title(original_title(original, size))
     ax_prep.imshow(prepared, cmap="gray", vmin=0, vmax=1)
     ax_prep.set_title(f"prepared input ({prepared.shape[1]}x{prepared.shape[0]})")
     for ax in (ax_orig, ax_prep):

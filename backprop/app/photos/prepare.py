@@ -36,6 +36,7 @@ import numpy as np
 
 from backprop.app.photos.ink import MIN_CONTRAST, find_ink
 from backprop.app.photos.segment import find_digits
+from backprop.app.runs.files import not_a_file
 from backprop.errors import DataError, require
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 SIDE = 28  # the model's input is SIDE x SIDE pixels
 MAX_SIDE = 1024  # larger images are first shrunk to this (speed only)
+MIN_SIDE = 8  # smaller images are refused: too few pixels for a digit
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,9 @@ def open_image(path: str | Path) -> Image:
     """
     require("PIL", "Pillow", "pictures", "reading images")
     path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: a folder, not an image file")
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():  # a device, a pipe
-        raise DataError(f"{path}: not a regular file")
+    why = not_a_file(path)  # a folder, a pipe, a loop of links ...
+    if why is not None:
+        raise DataError(f"{path}: {why.replace('a file', 'an image file')}")
     return _load(path, str(path))
 
 
@@ -299,8 +298,14 @@ def finite_grey(img: Image) -> np.ndarray:
     """``to_grey`` of an image, refusing NaN and infinite pixels.
 
     Raises:
-        DataError: some pixels are not numbers (a float TIFF can hold them).
+        DataError: the image is smaller than ``MIN_SIDE`` on a side, or some
+            pixels are not numbers (a float TIFF can hold them).
     """
+    if min(img.size) < MIN_SIDE:
+        raise DataError(
+            f"too small to hold a digit ({img.width}x{img.height} pixels; "
+            f"at least {MIN_SIDE}x{MIN_SIDE})"
+        )
     grey = to_grey(img)  # (H, W)
     if not np.isfinite(grey).all():
         bad = np.count_nonzero(~np.isfinite(grey))

@@ -6,7 +6,8 @@
    growing it by ``BRIDGE`` pixels so that a stroke broken by a hair-thin gap
    stays one piece;
 2. drop specks: pieces with fewer than ``SPECK`` of the largest piece's pixels,
-   or fewer than ``MIN_PIXELS``;
+   or fewer than ``MIN_PIXELS``; more than ``MAX_PIECES`` pieces left are
+   refused (the work grows with their square);
 3. merge broken strokes: pieces whose columns overlap by at least ``OVERLAP``
    of the narrower one and that lie close above one another (the top bar of
    a 5, the halves of a broken 4) become one digit;
@@ -44,6 +45,9 @@ WIDE = 2.0  # ... nor one this many times as wide as it is tall (a bar):
 NEAR = 0.3  # ... it joins a digit at most this fraction of that one's height away
 SMALL_DIGIT = 0.3  # ... unless this tall and beside the digits: a small digit
 SAME_ROW = 0.5  # a digit this much (of its height) beside a row's is in that row
+# Cutting ink into digits compares pieces pairwise: more pieces than this in one
+# image are refused (a page of that many is no number; 1,024 take about 5 s).
+MAX_PIECES = 500
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,11 @@ def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
     labels, boxes = pieces(ink.strong)
     if not boxes:
         raise DataError("no digit found: no ink stands out from the paper")
+    if len(boxes) > MAX_PIECES:
+        raise DataError(
+            f"{len(boxes)} pieces of ink, more than the {MAX_PIECES} that one "
+            "image may hold; crop it to the digits to read"
+        )
     group = merge(boxes)
     spans = [
         union(b for b, g in zip(boxes, group) if g == k) for k in range(max(group) + 1)

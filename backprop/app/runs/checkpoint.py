@@ -19,7 +19,7 @@ import numpy as np
 
 from backprop.app.finite import first_non_finite
 from backprop.app.runs.fields import check_meta, check_optimizer, check_params
-from backprop.app.runs.files import atomic_write
+from backprop.app.runs.files import atomic_write, not_a_file
 from backprop.device import to_numpy
 from backprop.errors import BackpropError, CheckpointError
 
@@ -80,8 +80,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             (``backprop.app.runs.fields``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
+    why = not_a_file(path)
+    if why is not None:
+        if why == "file not found":
+            why = "checkpoint file not found"
+        raise CheckpointError(f"{path}: {why}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

@@ -18,7 +18,7 @@ import numpy as np
 
 from backprop.app.runs.checkpoint import Checkpoint, load_checkpoint
 from backprop.app.runs.fields import HISTORY_KEYS, restore_rng
-from backprop.app.runs.files import write_json
+from backprop.app.runs.files import not_a_file, write_json
 from backprop.data import DATASETS
 from backprop.device import resolve_device
 from backprop.errors import BackpropError, CheckpointError, ConfigError, DataError
@@ -106,6 +106,14 @@ def read_history(folder: Path) -> list[dict] | None:
         raise DataError(
             f"{path}: expected a list of epochs with {', '.join(HISTORY_KEYS)}"
         )
+    for i, record in enumerate(history, start=1):
+        for key in HISTORY_KEYS:
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise DataError(
+                    f"{path}: epoch {i}'s {key} is a {type(value).__name__}, "
+                    "not a number"
+                )
     return history
 
 
@@ -120,8 +128,11 @@ def find_model(path: str | Path) -> tuple[Path, Path]:
         if not (path / MODEL_FILE).is_file():
             raise CheckpointError(f"{path}: no {MODEL_FILE} in this folder")
         return path / MODEL_FILE, path
-    if not path.exists():
+    why = not_a_file(path)
+    if why == "file not found":
         raise CheckpointError(f"{path}: no such file or folder")
+    if why is not None:
+        raise CheckpointError(f"{path}: {why}")
     return path, path.parent
 
 

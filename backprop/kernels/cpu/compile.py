@@ -1,20 +1,92 @@
-"""How the CPU kernels are compiled, and the shape check their wrappers share."""
+"""How the CPU kernels are compiled, and the shape check their wrappers share.
+
+Numba keeps each compiled kernel in an on-disk cache (``__pycache__`` beside
+the source, or ``NUMBA_CACHE_DIR``), so a run does not compile them again.
+The cache is an optimisation, never a reason to fail:
+
+* where no folder for it can be written (a read-only install and a
+  read-only home), the kernels are compiled in memory at each run;
+* a cache file that cannot be read back (truncated, damaged, from another
+  build) is ignored: the kernel is compiled afresh and its index written
+  anew.
+
+Either says so once, in one line on stderr. A cache is never looked for in a
+shared temporary folder: loading one unpickles it, which another user could
+have planted.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core.caching import FunctionCache
 
 Array = Any  # a C-contiguous numpy.ndarray
+
+
+@functools.cache
+def note_once(text: str) -> None:
+    """Print ``note: text`` on stderr, once per process."""
+    print(f"note: {text}", file=sys.stderr)
+
+
+class ForgivingCache(FunctionCache):
+    """Numba's cache of one function, where a file it cannot read is a miss."""
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        """The cached kernel for ``sig``, or None (compile it) when unreadable."""
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as exc:  # noqa: BLE001 - pickle and LLVM raise many kinds
+            note_once(
+                "a damaged file in Numba's cache of the kernels was ignored "
+                f"({type(exc).__name__}); they are compiled afresh"
+            )
+            with contextlib.suppress(OSError):  # the index is rewritten on save
+                os.unlink(self._cache_file._index_path)
+            return None
+
+    def save_overload(self, sig: Any, data: Any) -> None:
+        """Save the compiled kernel; a cache that cannot be written is skipped."""
+        with contextlib.suppress(Exception):
+            super().save_overload(sig, data)
+
+
+def compiled(nogil: bool = False) -> Callable[[Callable], Any]:
+    """``numba.njit`` with a cache that never fails a run (see the module).
+
+    Args:
+        nogil: release the GIL, for a kernel that Python threads run side by
+            side.
+    """
+
+    def decorate(func: Callable) -> Any:
+        kernel = numba.njit(error_model="numpy", nogil=nogil)(func)
+        try:
+            kernel._cache = ForgivingCache(func)  # what njit(cache=True) sets
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            note_once(
+                "Numba finds no writable folder to cache the compiled kernels "
+                "in; they are compiled at each run (set NUMBA_CACHE_DIR to keep them)"
+            )
+        return kernel
+
+    return decorate
+
 
 # Serial on purpose. On 2 cores, parallel=True (prange) made gather_scale and the
 # Adam kernels about 1.8x faster timed alone, but a whole training step slower
 # (an epoch took 4x as long with Numba's OpenMP threads, 5% longer with its
 # workqueue threads), as Numba's threads compete with OpenBLAS's for the cores.
-jit = numba.njit(cache=True, error_model="numpy")
+jit = compiled()
 # For a kernel that Python threads may run side by side (it releases the GIL).
-jit_nogil = numba.njit(cache=True, error_model="numpy", nogil=True)
+jit_nogil = compiled(nogil=True)
 
 
 def check_shapes(kernel: str, ok: bool, **arrays: Array) -> None:
