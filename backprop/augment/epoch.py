@@ -36,6 +36,7 @@ from backprop.augment.settings import (
 )
 from backprop.device import to_device, xp_of
 from backprop.errors import CheckpointError, ConfigError
+from backprop.kernels import images_changed
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 CHUNK = 4096  # images distorted per call (bounds the memory of the draws)
@@ -193,12 +194,14 @@ class EpochAugmenter:
         rng = epoch_generator(self.entropy, epoch)
         if self.kernels == "fused" and self.target.dtype == np.uint8:
             distort_all(self.pixels, self.aug, rng, "fused", out=self.target)
+            images_changed(self.target)  # the fused step compresses them again
             return
         images = distort_all(self.pixels, self.aug, rng, self.kernels)  # (N, 784)
         xp = xp_of(self.target)
         images = to_device(images, xp)
         if self.target.dtype == np.uint8:
             self.target[...] = images
+            images_changed(self.target)
         else:  # the reference step's floats, as data.to_inputs makes them
             dt = self.target.dtype.type
             xp.divide(images, dt(255), out=self.target, dtype=self.target.dtype)

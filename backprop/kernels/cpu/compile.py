@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 Array = Any  # a C-contiguous numpy.ndarray
 
@@ -22,3 +25,29 @@ def check_shapes(kernel: str, ok: bool, **arrays: Array) -> None:
     if not ok:
         shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
         raise ValueError(f"{kernel}: shapes do not match: {shapes}")
+
+
+# For the sparse kernels: parallel loops (prange) and fused multiply-adds.
+# ``contract`` lets LLVM fuse ``acc + x * w`` into one FMA (one rounding instead
+# of two); it does not reorder sums, so results stay deterministic.
+jit_parallel = numba.njit(
+    cache=True, error_model="numpy", parallel=True, fastmath={"contract"}
+)
+# The serial loops those parallel ones call (LLVM inlines them).
+jit_fma = numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+
+
+@intrinsic
+def stack_empty(typingctx: Any, size: Any, dtype: Any) -> Any:
+    """``size`` elements of ``dtype`` on the stack: a pointer for ``numba.carray``.
+
+    A stack array of a constant size, indexed only by constants once LLVM has
+    unrolled the loops over it, becomes registers (LLVM's SROA pass); a
+    NumPy array from ``np.empty`` lives on the heap and never does.
+    """
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        item = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, item, size=args[0])
+
+    return types.CPointer(dtype.dtype)(types.intp, dtype), codegen
