@@ -31,7 +31,7 @@ def _csr(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def compress_round_trip(mod: ModuleType) -> None:
-    """The compressed rows keep every non-zero, its column and its row, columns ascending."""
+    """Compressed rows keep every non-zero, its column and row, columns ascending."""
     x = _images(0)
     indptr, indices, values = mod.compress(x)
     expect(len(indptr) == len(x) + 1, f"indptr has {len(indptr)} entries, not N + 1")
@@ -43,9 +43,7 @@ def compress_round_trip(mod: ModuleType) -> None:
     back = np.zeros_like(x)  # (n, d)
     for r in range(len(x)):
         cols = np.asarray(indices[indptr[r] : indptr[r + 1]])
-        expect(
-            np.all(np.diff(cols) > 0), f"row {r}: columns {cols} are not ascending"
-        )
+        expect(np.all(np.diff(cols) > 0), f"row {r}: columns {cols} are not ascending")
         back[r, cols] = values[indptr[r] : indptr[r + 1]]
     expect(np.array_equal(back, x), "putting the entries back does not give x")
 
