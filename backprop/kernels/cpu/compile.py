@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-import numba
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
+# Numba's OpenMP threads sleep between parallel regions instead of spinning.
+# Measured on 2 shared cores (load average 10-12, one fused training epoch of
+# MNIST): with spinning threads an epoch took 4.6 to 9.6 s, with sleeping ones
+# 0.55 to 0.64 s. Set before OpenMP starts (at the first parallel region); a
+# value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+from numba import types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
 
 Array = Any  # a C-contiguous numpy.ndarray
 
-# Serial on purpose. On 2 cores, parallel=True (prange) made gather_scale and the
-# Adam kernels about 1.8x faster timed alone, but a whole training step slower
-# (an epoch took 4x as long with Numba's OpenMP threads, 5% longer with its
-# workqueue threads), as Numba's threads compete with OpenBLAS's for the cores.
+# Serial: the kernels around the products. On 2 cores, parallel=True (prange)
+# made gather_scale and the Adam kernels about 1.8x faster timed alone, but a
+# whole training step slower while OpenBLAS's threads were busy too (an epoch
+# took 4x as long with Numba's OpenMP threads, which spun then; see above).
+# The sparse products below are parallel, with BLAS held to one thread.
 jit = numba.njit(cache=True, error_model="numpy")
 # For a kernel that Python threads may run side by side (it releases the GIL).
 jit_nogil = numba.njit(cache=True, error_model="numpy", nogil=True)
