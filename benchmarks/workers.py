@@ -47,7 +47,6 @@ import math
 import os
 import platform
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
