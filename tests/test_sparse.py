@@ -131,6 +131,28 @@ def test_the_short_last_batch_and_batch_1_reuse_the_buffers():
         assert within_bound(got, x[rows] @ w, k, x[rows] @ np.abs(w), np.float32)
 
 
+def test_augmented_batches_match_the_dense_products():
+    (pixels, _), _ = load_pixels("mnist")
+    pixels = np.array(pixels[:512])
+    images = np.empty_like(pixels)
+    EpochAugmenter(pixels, images, Augmentation(), entropy=9, kernels="fused").fill(3)
+    rng = np.random.default_rng(2)
+    rows = rng.permutation(512)[:200].astype(np.int64)
+    for dt in (np.float32, np.float64):
+        scale = CPU.scale_table(dt)
+        w = rng.standard_normal((784, 128)).astype(dt)  # (D, H)
+        dz = rng.standard_normal((200, 128)).astype(dt)  # (b, H)
+        sparse = CPU.compress(images)
+        out = CPU.sparse_forward(sparse, rows, scale, w, np.empty((200, 128), dt))
+        groups = CPU.group_by_pixel(sparse, rows, scale)
+        dw = CPU.sparse_weight_grad(groups, dz, np.empty((784, 128), dt))
+        x = to_inputs(images, np.dtype(dt).name)[rows]  # (b, D)
+        k_rows = np.count_nonzero(x, axis=1)[:, None]
+        k_cols = np.count_nonzero(x, axis=0)[:, None]
+        assert within_bound(out, x @ w, k_rows, x @ np.abs(w), dt)
+        assert within_bound(dw, x.T @ dz, k_cols, x.T @ np.abs(dz), dt)
+
+
 def test_threads_do_not_change_a_bit():
     (pixels, _), _ = load_pixels("mnist")
     rng = np.random.default_rng(0)
@@ -245,7 +267,8 @@ def test_sparse_and_dense_paths_agree_and_the_threshold_chooses():
 def test_rewritten_images_are_compressed_again():
     pixels, labels, ref_model, fused_model = mnist_twins(n=600, dtype="float64")
     images = pixels.copy()
-    fused = FusedStep(fused_model, Adam(), images, labels, 100, CPU)
+    # dense_above=1: the sparse path even for distorted images (about 45% non-zero)
+    fused = FusedStep(fused_model, Adam(), images, labels, 100, CPU, dense_above=1)
     batch = np.arange(100)
     fused(batch)  # compresses the images as they are now
     aug = EpochAugmenter(pixels, images, Augmentation(), entropy=5, kernels="fused")
@@ -256,6 +279,7 @@ def test_rewritten_images_are_compressed_again():
         ref_model.params[name][...] = fused_model.params[name]
     _, grads = ref_model.loss_and_grads(x_new[batch], labels[batch])
     x, y = fused.gather(batch)  # a fresh compression of the distorted images
+    assert isinstance(x, SparseBatch)
     fused.forward(x)
     fused.loss(fused.outs[-1][:100], y)
     fused.backward(x)

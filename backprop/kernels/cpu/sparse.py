@@ -44,10 +44,13 @@ from backprop.kernels.cpu.compile import (
 # leaving room for the broadcast pixel value.
 AVX512 = "+avx512f" in llvmlite.binding.get_host_cpu_features().flatten()
 BLOCK = 128 if AVX512 else 64
-# Measured (benchmarks/profile_step.py --density, 2-core AMD EPYC, OpenBLAS
-# 0.3.31): the two sparse products of a 128-image batch take as long as the
-# dense ones at about 45% non-zero pixels. MNIST's batches are near 19%.
-DENSE_ABOVE = 0.40
+# Measured with ``python benchmarks/profile_step.py --densities
+# 0.1,0.2,0.3,0.4,0.5,0.6,0.8`` on the 2-core AMD EPYC (Zen 4) of lecture 9,
+# under a load average of 11 to 13 from other work: the sparse path (regroup,
+# two products) of a 256-image batch took as long as the dense one (gather, two
+# BLAS products) at 40% non-zero pixels in one run and between 20% and 30% in
+# another. MNIST's batches are near 19% non-zero; with --augment near 45%.
+DENSE_ABOVE = 0.30
 # Ranges of batch rows that group_by_pixel counts and fills in parallel.
 PARTS = numba.config.NUMBA_NUM_THREADS
 
