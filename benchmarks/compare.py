@@ -1,24 +1,36 @@
 """Side-by-side benchmark: the engine against TensorFlow, Keras and PyTorch.
 
+    python benchmarks/compare.py --quick              # under a minute
     python benchmarks/compare.py                      # every implementation here
     python benchmarks/compare.py --epochs 5 --rounds 5
     python benchmarks/compare.py --only engine-fused,tf-eager --out /tmp/bench
+    python benchmarks/compare.py --out benchmarks/results --overwrite  # publish
 
 Each implementation of the paper's training (``workers.IMPLEMENTATIONS``)
 runs in its own process: one warm-up epoch, then ``--epochs`` timed epochs.
 ``--rounds`` rounds start every implementation once each, in a rotated order,
 so a burst of load from elsewhere on the machine falls on all of them alike;
 the table reports the median, min and max over every timed epoch of every
-round. The ``matmul-bound`` row is not a training run: it is the time the
-float32 matrix products of one epoch take at this machine's BLAS speed, a
-floor that no implementation on this CPU can beat.
+round. The ``*-bound`` rows are not training runs: ``matmul-bound`` is the
+time the float32 matrix products of one epoch take at this machine's BLAS
+speed, the floor of any implementation that multiplies every pixel;
+``sparse-bound`` the multiply-adds left when the first layer skips the zero
+pixels, at the machine's measured peak rate; ``adam-bound`` Adam's memory
+traffic at the measured bandwidth (``workers.py`` says how each is measured).
+
+``--quick`` is one round of one warm-up and one timed epoch of the engine's
+two modes, PyTorch, tf.function and the bounds (under a minute on 2 idle
+cores); every process compiles and warms up before its clock starts.
 
 OpenBLAS picks its kernels from the CPU, unless ``OPENBLAS_CORETYPE`` names
 one. When that variable or ``OPENBLAS_L2_SIZE`` is set, the NumPy rows are
 also run with both removed from their environment (``--blas-env``), and
 threadpoolctl names the kernel each run used.
 
-Writes ``results.json``, ``results.md`` and ``results.png`` into ``--out``.
+Writes ``results.json``, ``results.md`` and ``results.png`` into ``--out``
+(default ``runs/benchmarks/``, not tracked by git); the committed results in
+``benchmarks/results/`` are replaced only with ``--overwrite``. Flags are
+checked before anything runs.
 Implementations whose library is missing (TensorFlow, PyTorch, a GPU for
 CuPy) are skipped and listed as such.
 """
@@ -52,7 +64,19 @@ LABELS = {
     "keras-fit": "Keras model.fit",
     "pytorch": "PyTorch (nn.Linear, Adam)",
     "matmul-bound": "float32 matrix-multiply bound (BLAS alone)",
+    "sparse-bound": "sparse bound: non-zero multiply-adds at peak FMA rate",
+    "adam-bound": "Adam's memory traffic at measured bandwidth",
 }
+BOUND_ROWS = ("matmul-bound", "sparse-bound", "adam-bound")
+QUICK_ROWS = (
+    "engine-fused",
+    "engine-reference",
+    "pytorch",
+    "tf-function",
+    *BOUND_ROWS,
+)
+DEFAULT_OUT = ROOT / "runs" / "benchmarks"
+COMMITTED = HERE / "results"  # the results the README shows
 # the rows run again with the BLAS variables unset
 NUMPY_ROWS = ("engine-fused", "engine-reference", "matmul-bound")
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -76,7 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs per process")
     p.add_argument(
-        "--out", type=Path, default=HERE / "results", help="folder for the results"
+        "--quick",
+        action="store_true",
+        help="1 round, 1 warm-up and 1 timed epoch of: " + ", ".join(QUICK_ROWS),
+    )
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="folder for the results"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow replacing the committed results in benchmarks/results/",
     )
     p.add_argument(
         "--only",
@@ -105,6 +139,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
+
+
+def fail(parser: argparse.ArgumentParser, message: str) -> None:
+    """Exit with status 2 and one line: ``prog: error: message``."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
+def check_settings(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, files: tuple
+) -> None:
+    """Refuse, in one line, flags that would fail later or lose results.
+
+    Checks the sizes (``--batch-size``, ``--hidden``, the limits) are
+    positive, ``--data-dir`` is a folder, ``--out`` is not a file, and that
+    ``files`` would not replace committed results in ``benchmarks/results/``
+    without ``--overwrite``.
+    """
+    for flag in ("batch_size", "hidden", "train_limit", "test_limit"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            fail(parser, f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        fail(parser, f"--data-dir {data_dir}: no such folder")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        fail(parser, f"--out {out} is a file, not a folder")
+    there = [f for f in files if (out / f).exists()]
+    committed = out.resolve() == COMMITTED.resolve()
+    if committed and there and not getattr(args, "overwrite", False):
+        fail(
+            parser,
+            f"--out {out} holds the committed {', '.join(there)}; "
+            "pass --overwrite to replace them, or another --out",
+        )
 
 
 def available(name: str) -> str | None:
@@ -254,7 +323,8 @@ def summarize(key: str, implementation: str, results: list[dict]) -> dict:
         versions=last["versions"],
         failed_rounds=len(results) - len(good),
     )
-    for extra in ("gflop_per_epoch", "torch_threads"):
+    extras = ("gflop_per_epoch", "torch_threads", "nonzero_share")
+    for extra in (*extras, "gbyte_per_epoch", "gbyte_per_s"):
         if extra in last:
             row[extra] = last[extra]
     if "products" in last:  # matmul-bound: each product's median over the rounds
@@ -329,7 +399,8 @@ def markdown(result: dict) -> str:
         if "error" in row:
             lines.append(f"| {row['name']} | not run: {row['error']} |||||||||")
             continue
-        kernel = row["blas_kernel"] if row["implementation"] in NUMPY_ROWS else ""
+        numpy_row = row["implementation"] in NUMPY_ROWS + BOUND_ROWS
+        kernel = row["blas_kernel"] if numpy_row else ""
         lines.append(
             f"| {row['name']} | {row['device']} | {kernel or ''} "
             f"| {row['s_per_epoch_median']:.3f} | {row['s_per_epoch_min']:.3f} "
@@ -337,8 +408,29 @@ def markdown(result: dict) -> str:
             f"| {fmt(row['ratio_to_engine'], '.2f')} "
             f"| {fmt(row['test_accuracy'], '.4f')} | {row['peak_rss_mib']:.0f} |"
         )
+    bounds = [r for r in result["rows"] if r.get("implementation") in BOUND_ROWS]
+    if any("error" not in r for r in bounds):
+        lines += ["", "What the bound rows count:", ""]
+    for row in bounds:
+        if "error" in row:
+            continue
+        if row["implementation"] == "sparse-bound":
+            lines.append(
+                f"- {row['name']}: {row['gflop_per_epoch']:.2f} GFLOP per epoch "
+                f"({row['nonzero_share']:.1%} of the pixels are non-zero) at "
+                f"{row['products'][0]['gflop_per_s']:.1f} GFLOP/s."
+            )
+        elif row["implementation"] == "adam-bound":
+            lines.append(
+                f"- {row['name']}: {row['gbyte_per_epoch']:.2f} GB per epoch at "
+                f"{row['gbyte_per_s']:.1f} GB/s."
+            )
+        else:
+            lines.append(
+                f"- {row['name']}: {row['gflop_per_epoch']:.2f} GFLOP per epoch."
+            )
     for row in result["rows"]:
-        if row.get("products"):
+        if row.get("products") and row["implementation"] == "matmul-bound":
             lines += [
                 "",
                 f"Matrix products of one step ({row['name']}; "
@@ -358,8 +450,8 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         "x engine: the row's median divided by the engine's (NumPy, environment "
-        "as given); below 1 is faster than the engine. The matrix-multiply bound "
-        "row is the products alone, measured in its own process.",
+        "as given); below 1 is faster than the engine. The bound rows are no "
+        "training: each is measured in its own process.",
         "",
     ]
     return "\n".join(lines)
@@ -396,7 +488,7 @@ def bar_chart(result: dict, path: Path) -> None:
     high = [r["s_per_epoch_max"] - r["s_per_epoch_median"] for r in rows]
     colors = [
         "tab:gray"
-        if r["implementation"] == "matmul-bound"
+        if r["implementation"] in BOUND_ROWS
         else "tab:blue"
         if r["implementation"].startswith("engine")
         else "tab:orange"
@@ -450,14 +542,17 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.rounds, args.warmup = 1, 1, 1
     if args.epochs < 1 or args.rounds < 1 or args.warmup < 0:
-        parser.error("--epochs and --rounds must be >= 1, --warmup >= 0")
-    names = list(IMPLEMENTATIONS)
+        fail(parser, "--epochs and --rounds must be >= 1, --warmup >= 0")
+    check_settings(parser, args, ("results.json", "results.md", "results.png"))
+    names = list(QUICK_ROWS if args.quick else IMPLEMENTATIONS)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = sorted(set(names) - set(IMPLEMENTATIONS))
         if unknown:
-            parser.error(f"--only: unknown {', '.join(unknown)}")
+            fail(parser, f"--only: unknown {', '.join(unknown)}")
     skipped = {n: why for n in names if (why := available(n)) is not None}
     runs = plan_runs([n for n in names if n not in skipped], args.blas_env)
     machine = machine_info()

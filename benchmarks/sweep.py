@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from compare import cpu_model, machine_line
+from compare import DEFAULT_OUT, check_settings, cpu_model, fail, machine_line
 from workers import blas_info, matmul_shapes, time_matmul
 
 from backprop.data import NUM_CLASSES, load_pixels
@@ -84,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-limit", type=int, default=None, help="use the first N examples"
     )
     p.add_argument(
-        "--out", type=Path, default=HERE / "results", help="folder for the results"
+        "--out", type=Path, default=DEFAULT_OUT, help="folder for the results"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow replacing the committed results in benchmarks/results/",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
@@ -257,7 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.rounds < 1:
-        parser.error("--rounds must be >= 1")
+        fail(parser, "--rounds must be >= 1")
+    if args.width < 1:
+        fail(parser, f"--width must be >= 1, got {args.width}")
+    check_settings(parser, args, ("sweep.json", "sweep.md", "sweep.png"))
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "blas": blas_info()}
     if hasattr(os, "getloadavg"):

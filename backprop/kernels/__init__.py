@@ -25,7 +25,9 @@ Backends, one module per array library, with the same function names:
 ``"fused"``; ``kernels_for`` returns the backend module for an array module;
 ``warm_up`` compiles (or loads from Numba's on-disk cache) every kernel
 before anything is timed; ``make_step`` returns the step a run trains with,
-``backprop.loop.ReferenceStep`` or ``backprop.kernels.step.FusedStep``.
+``backprop.loop.ReferenceStep`` or ``backprop.kernels.step.FusedStep``;
+``images_changed`` tells the fused steps that read an array of training
+images that it was rewritten (``--augment``), so that they compress it again.
 Importing this package does not import Numba.
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,8 @@ from backprop.optim import Adam
 KERNEL_MODES = ("auto", "reference", "fused")
 
 _NUMBA_HINT = "pip install numba"
+# The fused steps, each with the training images it keeps a compressed copy of.
+_WATCHERS: weakref.WeakSet = weakref.WeakSet()
 _NO_GPU_KERNELS = "no fused GPU kernels yet"
 
 
@@ -130,6 +135,28 @@ def kernels_for(xp: types.ModuleType) -> types.ModuleType:
     return cpu
 
 
+def watch_images(images: Any, step: Any) -> None:
+    """Register ``step`` (it has ``images`` and ``images_changed()``) for news."""
+    _WATCHERS.add(step)
+
+
+def images_changed(images: Any) -> None:
+    """Say that ``images`` (N, D) were rewritten in place.
+
+    Every fused step whose training images share memory with ``images``
+    forgets its compressed copy and makes a new one at its next step. A
+    no-op when no such step exists (the reference mode, or no step yet).
+
+    Args:
+        images: the array that was rewritten.
+    """
+    if not isinstance(images, np.ndarray):  # the fused steps read host arrays
+        return
+    for step in list(_WATCHERS):
+        if np.may_share_memory(step.images, images):
+            step.images_changed()
+
+
 def warm_up(kernels_module: types.ModuleType, dtype: Any) -> None:
     """Call every kernel once on tiny arrays, so none compiles inside a timed epoch.
 
@@ -151,6 +178,14 @@ def warm_up(kernels_module: types.ModuleType, dtype: Any) -> None:
     x = np.empty((n, d), dt)  # (n, d)
     k.gather_scale(images, rows, x)
     k.gather_scale(frozen, rows, x)
+    scale = k.scale_table(dt)  # (256,)
+    for pixels in (images, frozen):
+        sparse = k.compress(pixels)
+        k.batch_density(sparse, rows)
+        w = np.ones((d, k.sparse.BLOCK), dt)  # (d, BLOCK)
+        k.sparse_forward(sparse, rows, scale, w, np.empty((n, k.sparse.BLOCK), dt))
+        groups = k.group_by_pixel(sparse, rows, scale)
+        k.sparse_weight_grad(groups, np.ones((n, k.sparse.BLOCK), dt), w)
     z = np.ones((n, h), dt)  # (n, h)
     b = np.zeros(h, dt)  # (h,)
     k.bias_relu(z, b)

@@ -266,3 +266,103 @@ def test_augment_cost_times_every_row(tmp_path):
     assert all(row["seconds"] > 0 for row in rows.values())
     assert result["images"] == 600
     assert "| train epoch with --augment |" in (tmp_path / "augment.md").read_text()
+
+
+def test_compare_bound_rows_count_the_skipped_zeros(tmp_path, synthetic_dir):
+    keys = ["matmul-bound", "sparse-bound", "adam-bound"]
+    result = compare(tmp_path, synthetic_dir, ",".join(keys))
+    rows = check_outputs(tmp_path, result, keys)
+    sparse, dense = rows["sparse-bound"], rows["matmul-bound"]
+    assert 0 < sparse["nonzero_share"] <= 1
+    assert 0 < sparse["gflop_per_epoch"] <= dense["gflop_per_epoch"]
+    assert sparse["products"][0]["gflop_per_s"] > 0
+    assert rows["adam-bound"]["gbyte_per_epoch"] > 0
+    assert rows["adam-bound"]["gbyte_per_s"] > 0
+    table = (tmp_path / "results.md").read_text()
+    assert "GB per epoch at" in table and "are non-zero) at" in table
+
+
+def test_quick_is_one_warm_round_of_the_quick_rows(tmp_path, synthetic_dir):
+    proc = run_script(
+        "compare.py", "--quick", "--data-dir", synthetic_dir,
+        "--batch-size", 64, "--hidden", 16, "--only", "engine-fused,adam-bound",
+        "--out", tmp_path, "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "results.json").read_text())
+    s = result["settings"]
+    assert (s["epochs"], s["rounds"], s["warmup"]) == (1, 1, 1)
+    quick = load_script("compare").QUICK_ROWS
+    assert {"engine-fused", "engine-reference", "matmul-bound"} <= set(quick)
+    assert "tf-eager" not in quick  # minutes of eager TensorFlow
+
+
+def test_results_go_elsewhere_than_the_committed_ones_by_default(tmp_path):
+    compare = load_script("compare")
+    parser = compare.build_parser()
+    assert parser.parse_args([]).out == ROOT / "runs" / "benchmarks"
+    committed = BENCH / "results" / "results.json"
+    before = committed.stat().st_mtime_ns if committed.exists() else None
+    proc = run_script(
+        "compare.py", "--only", "matmul-bound", "--out", BENCH / "results"
+    )
+    assert proc.returncode == 2
+    assert "--overwrite" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    after = committed.stat().st_mtime_ns if committed.exists() else None
+    assert before == after
+    # --overwrite lets the same check pass (on a stand-in committed folder)
+    compare.COMMITTED = tmp_path
+    (tmp_path / "results.json").write_text("{}")
+    args = parser.parse_args(["--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        compare.check_settings(parser, args, ("results.json",))
+    args = parser.parse_args(["--out", str(tmp_path), "--overwrite"])
+    compare.check_settings(parser, args, ("results.json",))  # no exit
+
+
+@pytest.mark.parametrize(
+    "script,flags,message",
+    [
+        ("compare.py", ["--batch-size", "0"], "--batch-size must be >= 1"),
+        ("compare.py", ["--hidden", "-3"], "--hidden must be >= 1"),
+        ("compare.py", ["--data-dir", "no/such/dir"], "no such folder"),
+        ("compare.py", ["--out", "benchmarks/compare.py"], "is a file"),
+        ("sweep.py", ["--batch-size", "0"], "--batch-size must be >= 1"),
+        ("profile_step.py", ["--batch-size", "0"], "--batch-size must be >= 1"),
+        ("profile_step.py", ["--kernels", "fast"], "unknown --kernels fast"),
+    ],
+)
+def test_bad_flags_get_one_line_before_anything_runs(script, flags, message):
+    proc = run_script(script, *flags, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_profile_step_shows_the_sparse_step_and_both_thread_layouts(tmp_path):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "profile_step.py", "--epochs", 1, "--train-limit", 1000,
+        "--batch-size", 100, "--kernels", "fused,fused-numba1",
+        "--out", tmp_path, "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "profile.json").read_text())
+    assert list(result["modes"]) == ["fused", "fused-numba1"]
+    for mode_rows in result["modes"].values():
+        rows = {row["phase"]: row for row in mode_rows}
+        products = rows["of forward + backward: the matrix products"]
+        assert products["us_per_step_mean"] > 0
+
+
+def test_profile_step_densities_time_sparse_against_dense(tmp_path):
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    proc = run_script(
+        "profile_step.py", "--densities", "0.1,0.9", "--batch-size", 32,
+        "--out", tmp_path, "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "crossover.json").read_text())
+    assert [r["density"] for r in result["rows"]] == [0.1, 0.9]
+    assert all(r["sparse_us"] > 0 and r["dense_us"] > 0 for r in result["rows"])
+    assert "| 10% |" in (tmp_path / "crossover.md").read_text()

@@ -22,7 +22,7 @@ from backprop.app.commands import train  # noqa: E402
 from backprop.data import load_pixels, to_inputs  # noqa: E402
 from backprop.errors import ConfigError  # noqa: E402
 from backprop.kernels import kernels_for, make_step  # noqa: E402
-from backprop.kernels.step import FusedStep  # noqa: E402
+from backprop.kernels.step import FusedStep, SparseBatch  # noqa: E402
 from backprop.loop import ReferenceStep, train_epoch  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 from backprop.optim import Adam  # noqa: E402
@@ -84,6 +84,7 @@ def test_gradients_match_loss_and_grads():
 
 
 def test_one_float64_epoch_ends_within_1e_9_of_the_reference():
+    # 784-128-10 on MNIST: the fused step takes the sparse first layer
     (px, y), _ = load_pixels("mnist")
     px, y = px[:6000], y[:6000]
     results = []
@@ -135,6 +136,41 @@ def test_training_is_deterministic_and_resumes_exactly(
             np.testing.assert_array_equal(weights[0][name], weights[2][name])
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert config["kernels"] == kernels
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory):
+    """1,000 MNIST training and 200 test digits: sparse, as MNIST is."""
+    from conftest import write_idx_folder
+
+    (x, y), (xt, yt) = load_pixels("mnist")
+    folder = tmp_path_factory.mktemp("small-mnist")
+    splits = {
+        "train": (x[:1000].reshape(-1, 28, 28), y[:1000].astype(np.uint8)),
+        "test": (xt[:200].reshape(-1, 28, 28), yt[:200].astype(np.uint8)),
+    }
+    return write_idx_folder(folder, splits)
+
+
+def test_the_sparse_step_is_deterministic_and_resumes_exactly(small_mnist, tmp_path):
+    def run(out, *flags):
+        argv = ["--data-dir", str(small_mnist), "--batch-size", "100", "--quiet"]
+        return train.main([*argv, "--out", str(out), "--kernels", "fused", *flags])
+
+    assert run(tmp_path / "a", "--epochs", "2") == 0
+    assert run(tmp_path / "b", "--epochs", "2") == 0
+    assert run(tmp_path / "c", "--epochs", "1") == 0
+    resume = ["--resume", str(tmp_path / "c" / "model.npz"), "--epochs", "2"]
+    assert run(tmp_path / "c", *resume) == 0
+    weights = [np.load(tmp_path / r / "model.npz") for r in "abc"]
+    for name in weights[0].files:
+        if name.startswith(("param/", "optim/")):
+            np.testing.assert_array_equal(weights[0][name], weights[1][name])
+            np.testing.assert_array_equal(weights[0][name], weights[2][name])
+    (pixels, y), _ = load_pixels("mnist")
+    model = MLP([784, 128, 10])  # the default width: the sparse path runs
+    step = FusedStep(model, Adam(), pixels[:1000], y[:1000], 100, CPU)
+    assert isinstance(step.gather(np.arange(100))[0], SparseBatch)
 
 
 def test_fused_and_reference_runs_agree(synthetic_dir, tmp_path):

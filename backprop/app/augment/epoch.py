@@ -1,8 +1,8 @@
 """A fresh distortion of the whole training set before every epoch.
 
 ``EpochAugmenter`` keeps the original pixels and, before each epoch, writes a
-distorted copy into the array the training step reads (uint8 pixels for the
-fused step, floats in [0, 1] for the reference step), so neither step changes.
+distorted copy into the array the training step reads (uint8 pixels, as both
+steps take them), so neither step changes.
 
 Randomness: at the start of a run one number is drawn from the run's
 generator (``draw_entropy``) and kept in the checkpoint; epoch e's distortions
@@ -36,6 +36,7 @@ from backprop.app.augment.settings import (
 )
 from backprop.device import to_device, xp_of
 from backprop.errors import CheckpointError, ConfigError
+from backprop.kernels import images_changed
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 CHUNK = 4096  # images distorted per call (bounds the memory of the draws)
@@ -162,8 +163,8 @@ class EpochAugmenter:
 
     Args:
         pixels: the training set's uint8 pixels on the host, (N, 784).
-        target: the array the step reads, on its device, (N, 784): uint8
-            pixels (fused) or floats in [0, 1] (reference); overwritten.
+        target: the uint8 pixels the step reads, on its device, (N, 784);
+            overwritten.
         aug: the settings.
         entropy: the run's augmentation key (``draw_entropy``).
         kernels: ``"fused"`` or ``"reference"``.
@@ -177,6 +178,8 @@ class EpochAugmenter:
         entropy: int,
         kernels: str,
     ) -> None:
+        if target.dtype != np.uint8:
+            raise ValueError(f"the target holds uint8 pixels, not {target.dtype}")
         if xp_of(target) is np and np.shares_memory(pixels, target):
             raise ValueError("the target must not share memory with the pixels")
         self.target, self.aug = target, aug
@@ -191,14 +194,8 @@ class EpochAugmenter:
     def fill(self, epoch: int) -> None:
         """Write epoch ``epoch``'s distorted images into ``target``."""
         rng = epoch_generator(self.entropy, epoch)
-        if self.kernels == "fused" and self.target.dtype == np.uint8:
+        if self.kernels == "fused":
             distort_all(self.pixels, self.aug, rng, "fused", out=self.target)
-            return
-        images = distort_all(self.pixels, self.aug, rng, self.kernels)  # (N, 784)
-        xp = xp_of(self.target)
-        images = to_device(images, xp)
-        if self.target.dtype == np.uint8:
-            self.target[...] = images
-        else:  # the reference step's floats, as data.to_inputs makes them
-            dt = self.target.dtype.type
-            xp.divide(images, dt(255), out=self.target, dtype=self.target.dtype)
+        else:
+            self.target[...] = distort_all(self.pixels, self.aug, rng, "reference")
+        images_changed(self.target)  # a fused step compresses them again

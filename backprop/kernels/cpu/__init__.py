@@ -17,7 +17,8 @@ operations and change results.
 Arrays are expected C-contiguous (a view ``buf[:b]`` of the leading rows of a
 bigger buffer is), float32 or float64, every float argument of one call in the
 same dtype; integer arrays are int64. Shapes: N batch size, D inputs, H units
-of a layer, C classes, P parameter values.
+of a layer, C classes, P parameter values. ``sparse`` holds the first layer's
+products on the non-zero pixels (and its ``BLOCK`` and ``DENSE_ABOVE``).
 """
 
 from backprop.kernels.cpu.adam import adam_algorithm1, adam_keras
@@ -29,9 +30,29 @@ from backprop.kernels.cpu.layers import (
     relu_backward_bias_grad,
 )
 from backprop.kernels.cpu.loss import softmax_cross_entropy
+from backprop.kernels.cpu.sparse import (
+    PixelGroups,
+    SparseImages,
+    batch_density,
+    compress,
+    decompress,
+    group_by_pixel,
+    scale_table,
+    sparse_forward,
+    sparse_weight_grad,
+)
 
 __all__ = [
+    "PixelGroups",
+    "SparseImages",
     "adam_algorithm1",
+    "batch_density",
+    "compress",
+    "decompress",
+    "group_by_pixel",
+    "scale_table",
+    "sparse_forward",
+    "sparse_weight_grad",
     "adam_keras",
     "bias_add",
     "bias_relu",
