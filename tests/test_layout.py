@@ -19,6 +19,8 @@ PACKAGES = ("backprop", "tf_reference")
 CORE = {
     "backprop",
     "backprop.layers",
+    "backprop.conv",
+    "backprop.cnn",
     "backprop.losses",
     "backprop.init",
     "backprop.model",

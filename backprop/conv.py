@@ -1,0 +1,287 @@
+"""Convolution and max-pooling as ``forward -> (out, cache)``, ``backward`` pairs.
+
+Layout is Keras's ``channels_last``: images are (N, H, W, C) and kernels
+(KH, KW, C, F), so a kernel copies into a ``keras.layers.Conv2D`` as it is.
+Like ``tf.nn.conv2d`` (and every deep-learning library), "convolution" here is
+a cross-correlation: the kernel slides over the image without being flipped,
+
+    out[n, y, x, f] = b[f] + sum_{i, j, c} xpad[n, y*s + i, x*s + j, c] w[i, j, c, f]
+
+The forward pass is written as ``im2col``: for each of the KH*KW kernel
+offsets (i, j), one strided slice of the padded input is copied into a
+column matrix, after which the whole convolution is one matrix product
+(N*OH*OW, KH*KW*C) @ (KH*KW*C, F). The backward pass is the same two steps
+read backwards: a matrix product for the columns' gradient, then ``col2im``
+adds each offset's slice back where it came from (lecture 12 derives it).
+
+Padding ``"same"`` follows TensorFlow: the output has ceil(H / s) rows,
+``pad_total = max((OH - 1) * s + KH - H, 0)`` rows of zeros are added, the
+smaller half (``pad_total // 2``) on top and the rest at the bottom; likewise
+for columns. ``"valid"`` adds none: OH = (H - KH) // s + 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backprop.device import xp_of
+from backprop.errors import ConfigError
+
+Array = Any  # a numpy.ndarray or cupy.ndarray
+PADDINGS = ("valid", "same")
+
+
+def output_size(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
+    """Output length along one axis and the zeros added before it.
+
+    Args:
+        size: input length (H or W).
+        kernel: kernel length (KH or KW).
+        stride: step between windows.
+        padding: ``"valid"`` or ``"same"`` (TensorFlow's meaning).
+
+    Returns:
+        ``(out, before)``: the output length and the padding before the
+        input; the padding after it is ``(out - 1) * stride + kernel - size
+        - before`` (possibly negative with "valid": rows never read).
+
+    Raises:
+        ConfigError: an unknown padding, a stride below 1, or a "valid"
+            kernel larger than the input.
+    """
+    if padding not in PADDINGS:
+        raise ConfigError(f"unknown padding {padding!r}; choose valid or same")
+    if stride < 1 or kernel < 1:
+        raise ConfigError(f"kernel {kernel} and stride {stride} must be >= 1")
+    if padding == "valid":
+        if kernel > size:
+            raise ConfigError(f"kernel {kernel} is larger than the input {size}")
+        return (size - kernel) // stride + 1, 0
+    out = -(-size // stride)  # ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2
+
+
+def pad_input(x: Array, kh: int, kw: int, stride: int, padding: str) -> Array:
+    """``x`` with TensorFlow's zero padding around its rows and columns.
+
+    Args:
+        x: images, (N, H, W, C).
+        kh: kernel height.
+        kw: kernel width.
+        stride: the convolution's stride.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        xpad: (N, (OH - 1) * s + KH, (OW - 1) * s + KW, C) for "same"; the
+        input itself for "valid".
+    """
+    xp = xp_of(x)
+    n, h, w, c = x.shape
+    oh, top = output_size(h, kh, stride, padding)
+    ow, left = output_size(w, kw, stride, padding)
+    if padding == "valid":
+        return x
+    hp, wp = (oh - 1) * stride + kh, (ow - 1) * stride + kw
+    hp, wp = max(hp, top + h), max(wp, left + w)
+    xpad = xp.zeros((n, hp, wp, c), dtype=x.dtype)  # (N, Hp, Wp, C)
+    xpad[:, top : top + h, left : left + w, :] = x
+    return xpad
+
+
+def offset_slices(i: int, j: int, oh: int, ow: int, stride: int) -> tuple[slice, slice]:
+    """The rows and columns that kernel offset (i, j) reads for every output.
+
+    Output ``(y, x)`` reads input ``(y*s + i, x*s + j)``, so offset (i, j)
+    reads rows ``i, i + s, ..., i + (OH - 1) s`` and the like columns: one
+    strided slice of OH x OW entries.
+    """
+    rows = slice(i, i + (oh - 1) * stride + 1, stride)  # OH rows
+    columns = slice(j, j + (ow - 1) * stride + 1, stride)  # OW columns
+    return rows, columns
+
+
+def im2col(xpad: Array, kh: int, kw: int, stride: int, oh: int, ow: int) -> Array:
+    """Every window of ``xpad`` as a row: the columns of the matrix product.
+
+    Args:
+        xpad: padded images, (N, Hp, Wp, C).
+        kh: kernel height.
+        kw: kernel width.
+        stride: step between windows.
+        oh: output height.
+        ow: output width.
+
+    Returns:
+        cols: (N, OH, OW, KH, KW, C); ``cols[n, y, x]`` is the window whose
+        top-left corner is ``xpad[n, y*s, x*s]``.
+    """
+    xp = xp_of(xpad)
+    n, _, _, c = xpad.shape
+    cols = xp.empty((n, oh, ow, kh, kw, c), dtype=xpad.dtype)  # (N, OH, OW, KH, KW, C)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = offset_slices(i, j, oh, ow, stride)
+            cols[:, :, :, i, j, :] = xpad[:, rows, columns, :]  # (N, OH, OW, C)
+    return cols
+
+
+def col2im(dcols: Array, xpad_shape: tuple, stride: int) -> Array:
+    """Add each window's gradient back where ``im2col`` copied it from.
+
+    Args:
+        dcols: gradients of the columns, (N, OH, OW, KH, KW, C).
+        xpad_shape: shape of the padded input, (N, Hp, Wp, C).
+        stride: step between windows.
+
+    Returns:
+        dxpad: (N, Hp, Wp, C); an entry read by several windows receives the
+        sum of their gradients.
+    """
+    xp = xp_of(dcols)
+    _, oh, ow, kh, kw, _ = dcols.shape
+    dxpad = xp.zeros(xpad_shape, dtype=dcols.dtype)  # (N, Hp, Wp, C)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = offset_slices(i, j, oh, ow, stride)
+            # one offset touches each entry at most once, so += is a true sum
+            dxpad[:, rows, columns, :] += dcols[:, :, :, i, j, :]  # (N, OH, OW, C)
+    return dxpad
+
+
+def conv2d_forward(
+    x: Array, w: Array, b: Array, stride: int = 1, padding: str = "valid"
+) -> tuple[Array, tuple]:
+    """2-D convolution (cross-correlation, as in TensorFlow) plus a bias.
+
+    Args:
+        x: images, (N, H, W, C).
+        w: kernels, (KH, KW, C, F), Keras's ``Conv2D`` layout.
+        b: biases, (F,).
+        stride: step between windows, the same along rows and columns.
+        padding: ``"valid"`` or ``"same"`` (see the module docstring).
+
+    Returns:
+        out: (N, OH, OW, F).
+        cache: ``(x_shape, xpad_shape, cols, w, stride, padding)`` for the
+            backward pass.
+
+    Raises:
+        ConfigError: shapes that do not fit, or a bad stride or padding.
+    """
+    n, h, wd, c = x.shape
+    kh, kw, kc, f = w.shape
+    if kc != c or b.shape != (f,):
+        raise ConfigError(
+            f"conv2d: input {tuple(x.shape)}, kernel {tuple(w.shape)} and bias "
+            f"{tuple(b.shape)} do not fit (N, H, W, C), (KH, KW, C, F), (F,)"
+        )
+    oh, _ = output_size(h, kh, stride, padding)
+    ow, _ = output_size(wd, kw, stride, padding)
+    xpad = pad_input(x, kh, kw, stride, padding)  # (N, Hp, Wp, C)
+    cols = im2col(xpad, kh, kw, stride, oh, ow)  # (N, OH, OW, KH, KW, C)
+    rows = cols.reshape(n * oh * ow, kh * kw * c)  # (N*OH*OW, KH*KW*C)
+    out = rows @ w.reshape(kh * kw * c, f) + b  # (N*OH*OW, F)
+    out = out.reshape(n, oh, ow, f)  # (N, OH, OW, F)
+    return out, (x.shape, xpad.shape, cols, w, stride, padding)
+
+
+def conv2d_backward(
+    dout: Array, cache: tuple, *, input_grad: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """Gradients of the convolution.
+
+    The forward pass is ``out = cols @ W + b`` with ``W`` the kernel as a
+    (KH*KW*C, F) matrix, so the dense layer's three rules apply to it:
+
+    * ``db = dout`` summed over every position: (F,).
+    * ``dW = cols.T @ dout``: entry ``dw[i, j, c, f] = sum_{n,y,x}
+      xpad[n, y*s + i, x*s + j, c] dout[n, y, x, f]``, the correlation of the
+      input with ``dout``.
+    * ``dcols = dout @ W.T``, then ``col2im`` adds every window back into
+      place. For stride 1 this sum is the "full" convolution of ``dout``
+      (padded by KH-1 and KW-1) with the kernel flipped in both directions:
+      ``dxpad[n, p, q, c] = sum_{i,j,f} dout[n, p-i, q-j, f] w[i, j, c, f]``.
+      The padding's gradient is dropped by cropping.
+
+    Args:
+        dout: gradient of the loss with respect to ``out``, (N, OH, OW, F).
+        cache: from ``conv2d_forward``.
+        input_grad: compute ``dx``; the first layer of a network skips it.
+
+    Returns:
+        dx: (N, H, W, C), or None when ``input_grad`` is False.
+        dw: (KH, KW, C, F).
+        db: (F,).
+    """
+    x_shape, xpad_shape, cols, w, stride, padding = cache
+    n, oh, ow, f = dout.shape
+    kh, kw, c, _ = w.shape
+    dout2 = dout.reshape(n * oh * ow, f)  # (N*OH*OW, F)
+    db = dout2.sum(axis=0)  # (F,)
+    dw = cols.reshape(n * oh * ow, kh * kw * c).T @ dout2  # (KH*KW*C, F)
+    dw = dw.reshape(kh, kw, c, f)  # (KH, KW, C, F)
+    if not input_grad:
+        return None, dw, db
+    dcols = dout2 @ w.reshape(kh * kw * c, f).T  # (N*OH*OW, KH*KW*C)
+    dcols = dcols.reshape(n, oh, ow, kh, kw, c)  # (N, OH, OW, KH, KW, C)
+    dxpad = col2im(dcols, xpad_shape, stride)  # (N, Hp, Wp, C)
+    _, h, wd, _ = x_shape
+    _, top = output_size(h, kh, stride, padding)
+    _, left = output_size(wd, kw, stride, padding)
+    dx = dxpad[:, top : top + h, left : left + wd, :]  # (N, H, W, C)
+    return dx, dw, db
+
+
+def maxpool_forward(x: Array, pool: int = 2, stride: int = 2) -> tuple[Array, tuple]:
+    """Max-pooling over ``pool`` x ``pool`` windows, no padding (Keras "valid").
+
+    Args:
+        x: images, (N, H, W, C).
+        pool: window height and width.
+        stride: step between windows.
+
+    Returns:
+        out: (N, OH, OW, C) with OH = (H - pool) // stride + 1.
+        cache: ``(x, out, pool, stride)``.
+    """
+    xp = xp_of(x)
+    n, h, w, c = x.shape
+    oh, _ = output_size(h, pool, stride, "valid")
+    ow, _ = output_size(w, pool, stride, "valid")
+    out = xp.full((n, oh, ow, c), -xp.inf, dtype=x.dtype)  # (N, OH, OW, C)
+    for i in range(pool):
+        for j in range(pool):
+            rows, columns = offset_slices(i, j, oh, ow, stride)
+            xp.maximum(out, x[:, rows, columns, :], out=out)  # (N, OH, OW, C)
+    return out, (x, out, pool, stride)
+
+
+def maxpool_backward(dout: Array, cache: tuple) -> Array:
+    """Gradient of max-pooling: each window's ``dout`` goes to its maximum.
+
+    Ties: when several entries of a window equal its maximum, the whole
+    gradient goes to the first of them in row-major order (smallest row, then
+    smallest column), which is where TensorFlow's ``MaxPoolGrad`` sends it
+    (``tests/test_conv_tf_parity.py`` checks it on windows of equal values).
+    Overlapping windows (stride < pool) add their gradients.
+
+    Args:
+        dout: gradient of the loss with respect to ``out``, (N, OH, OW, C).
+        cache: from ``maxpool_forward``.
+
+    Returns:
+        dx: (N, H, W, C).
+    """
+    xp = xp_of(dout)
+    x, out, pool, stride = cache
+    _, oh, ow, _ = out.shape
+    dx = xp.zeros(x.shape, dtype=dout.dtype)  # (N, H, W, C)
+    routed = xp.zeros(out.shape, dtype=bool)  # (N, OH, OW, C): max already found
+    for i in range(pool):  # row-major: the first maximum wins
+        for j in range(pool):
+            rows, columns = offset_slices(i, j, oh, ow, stride)
+            here = (x[:, rows, columns, :] == out) & ~routed  # (N, OH, OW, C)
+            dx[:, rows, columns, :] += xp.where(here, dout, 0)  # (N, OH, OW, C)
+            routed |= here
+    return dx
