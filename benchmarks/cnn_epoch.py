@@ -8,8 +8,8 @@ ReLU, max-pool 2, conv 5x5x16 "valid", ReLU, max-pool 2, dense 120, 84, 10)
 in float32 with Adam (lr 0.001), batch 256, from the same initial weights and
 in the same batch order, on the bundled MNIST:
 
-* ``engine``: ``backprop.training.train_epoch`` with the reference step,
-  ``CNN.loss_and_grads`` then ``Adam.step`` (the lectures' code);
+* ``engine``: the lectures' reference step, ``CNN.loss_and_grads`` then
+  ``Adam.step``, once per batch (what ``train_epoch`` runs);
 * ``pytorch``: ``nn.Conv2d``, ``nn.MaxPool2d``, ``nn.Linear``,
   ``F.cross_entropy``, ``torch.optim.Adam``; it flattens the images in the
   engine's (H, W, C) order, so the two compute the same function.
@@ -27,18 +27,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from compare import cpu_model
 
 from backprop.cnn import CNN
 from backprop.data import load_mnist
 from backprop.optim import Adam
-from backprop.training import train_epoch
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,16 +123,15 @@ def torch_epoch(twin, opt, x, y, order, batch_size: int, steps: int) -> float:
     return total / steps
 
 
-class ReplayRng:
-    """Hands ``train_epoch`` a permutation chosen beforehand."""
-
-    def __init__(self, order: np.ndarray) -> None:
-        self.order = order
-
-    def permutation(self, n: int) -> np.ndarray:
-        """The chosen order (``n`` is its length)."""
-        assert n == len(self.order)
-        return self.order
+def engine_epoch(model, opt, x, y, order, batch_size: int, steps: int) -> float:
+    """One epoch of the reference step in the given order; returns the mean loss."""
+    total = 0.0
+    for i in range(steps):
+        batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
+        loss, grads = model.loss_and_grads(x[batch], y[batch])
+        opt.step(model.params, grads)
+        total += float(loss)
+    return total / steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,10 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("engine", "pytorch") if r % 2 == 0 else ("pytorch", "engine"):
             start = time.perf_counter()
             if name == "engine":
-                losses[name], _ = train_epoch(
-                    engine, engine_opt, x, y, args.batch_size, ReplayRng(order),
-                    max_steps=steps,
-                )  # fmt: skip
+                losses[name] = engine_epoch(
+                    engine, engine_opt, x, y, order, args.batch_size, steps
+                )
             else:
                 losses[name] = torch_epoch(
                     twin, torch_opt, tx, ty, order, args.batch_size, steps
