@@ -19,7 +19,8 @@ process, so load from elsewhere on the machine falls on both alike; the ratio
 of each round is engine / PyTorch (above 1: the engine is slower), and the
 summary is the median of those ratios. ``--max-steps`` times the first steps
 of each epoch only (quick runs). Prints a Markdown table naming the machine;
-``--out`` also writes it as JSON.
+``--out DIR`` also writes it to ``DIR/cnn_epoch.md`` and the numbers to
+``DIR/cnn_epoch.json``.
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch.set_num_threads (default: PyTorch's choice, one per core)",
     )
-    p.add_argument("--out", type=Path, default=None, help="write the results here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="a folder to write cnn_epoch.json and cnn_epoch.md into",
+    )
     return p
 
 
@@ -119,7 +125,7 @@ def torch_epoch(twin, opt, x, y, order, batch_size: int, steps: int) -> float:
         loss = torch.nn.functional.cross_entropy(twin(x[batch]), y[batch])
         loss.backward()
         opt.step()
-        total += float(loss)
+        total += loss.item()
     return total / steps
 
 
@@ -132,6 +138,29 @@ def engine_epoch(model, opt, x, y, order, batch_size: int, steps: int) -> float:
         opt.step(model.params, grads)
         total += float(loss)
     return total / steps
+
+
+def markdown(result: dict) -> str:
+    """The results as a Markdown table, with the machine named above it."""
+    m = result["machine"]
+    load = " ".join(f"{v:.2f}" for v in m["load_average_at_end"])
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores; PyTorch {m['torch']} with "
+        f"{m['torch_threads']} threads, NumPy {m['numpy']}; load average at the "
+        f"end {load}. {result['steps_per_epoch']} steps of "
+        f"{result['batch_size']} images per epoch, float32.",
+        "",
+        "| round | engine (s) | PyTorch (s) | engine / PyTorch |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in result["rounds"]:
+        s = row["seconds"]
+        ratio = s["engine"] / s["pytorch"]
+        lines.append(
+            f"| {row['round']} | {s['engine']:.1f} | {s['pytorch']:.1f} | {ratio:.2f} |"
+        )
+    lines += ["", f"Median ratio: {result['ratio_median']:.2f}."]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,21 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rows,
         "ratio_median": statistics.median(ratios),
     }
-    m = result["machine"]
-    print(f"\nMachine: {m['cpu']}, {m['cores']} cores, PyTorch {m['torch']} with "
-          f"{m['torch_threads']} threads, NumPy {m['numpy']}; load average at end "
-          f"{' '.join(f'{v:.2f}' for v in m['load_average_at_end'])}.")  # fmt: skip
-    print(f"{steps} steps of {args.batch_size} per epoch, float32.\n")
-    print("| round | engine (s) | PyTorch (s) | engine / PyTorch |")
-    print("| --- | --- | --- | --- |")
-    for row, ratio in zip(rows, ratios):
-        s = row["seconds"]
-        print(
-            f"| {row['round']} | {s['engine']:.2f} | {s['pytorch']:.2f} | {ratio:.2f} |"
-        )
-    print(f"\nmedian ratio: {result['ratio_median']:.2f}")
+    print("\n" + markdown(result))
     if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "cnn_epoch.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / "cnn_epoch.md").write_text(markdown(result))
     return 0
 
 
