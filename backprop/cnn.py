@@ -345,10 +345,9 @@ def param_shapes(
     counts = {"conv": 0, "dense": 0}
     width = None  # inputs of the next dense layer, once flattened
     for layer in layers:
-        kind = layer[0]
-        if kind in ("conv", "pool") and (layer[1] > h or layer[1] > w):
-            if kind == "pool" or layer[3] == "valid":
-                raise ConfigError(f"layer {layer} is larger than its {h}x{w} input")
+        kind, fits = layer[0], layer[0] == "dense" or layer[1] <= min(h, w)
+        if not (fits or layer[0] == "conv" and layer[3] == "same"):
+            raise ConfigError(f"layer {layer} is larger than its {h}x{w} input")
         if kind == "conv":
             _, k, f, padding, stride = layer
             counts["conv"] += 1
@@ -368,9 +367,7 @@ def param_shapes(
     return shapes
 
 
-def draw_weights(
-    init: str, rng: np.random.Generator, shape: tuple[int, ...]
-) -> np.ndarray:
+def draw_weights(init: str, rng: np.random.Generator, shape: tuple) -> np.ndarray:
     """Initial weights of a dense (D, H) or convolution (KH, KW, C, F) layer.
 
     A kernel's fans are Keras's: fan_in = KH*KW*C, fan_out = KH*KW*F. The
