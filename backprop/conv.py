@@ -256,18 +256,27 @@ def maxpool_forward(x: Array, pool: int = 2, stride: int = 2) -> tuple[Array, tu
 
     Returns:
         out: (N, OH, OW, C) with OH = (H - pool) // stride + 1.
-        cache: ``(x, out, pool, stride)``.
+        cache: ``(x_shape, first, pool, stride)``; ``first`` (N, OH, OW, C)
+        is the offset ``i * pool + j`` of the first maximum of each window.
     """
     xp = xp_of(x)
-    n, h, w, c = x.shape
+    _, h, w, _ = x.shape
     oh, _ = output_size(h, pool, stride, "valid")
     ow, _ = output_size(w, pool, stride, "valid")
-    out = xp.full((n, oh, ow, c), -xp.inf, dtype=x.dtype)  # (N, OH, OW, C)
-    for i in range(pool):
-        for j in range(pool):
+    out = first = None
+    for i in range(pool):  # row-major, and only a larger value takes over:
+        for j in range(pool):  # ties keep the first maximum
             rows, columns = offset_slices(i, j, oh, ow, stride)
-            xp.maximum(out, x[:, rows, columns, :], out=out)  # (N, OH, OW, C)
-    return out, (x, out, pool, stride)
+            window = x[:, rows, columns, :]  # (N, OH, OW, C): offset (i, j) of each
+            if out is None:  # laid out in memory like x, so the loops run in order
+                out = xp.empty_like(window)  # (N, OH, OW, C)
+                out[...] = window
+                first = xp.zeros_like(window, dtype=xp.int8)  # (N, OH, OW, C)
+                continue
+            larger = window > out  # (N, OH, OW, C)
+            first[larger] = i * pool + j
+            xp.maximum(out, window, out=out)  # (N, OH, OW, C)
+    return out, (x.shape, first, pool, stride)
 
 
 def maxpool_backward(dout: Array, cache: tuple) -> Array:
@@ -287,14 +296,13 @@ def maxpool_backward(dout: Array, cache: tuple) -> Array:
         dx: (N, H, W, C).
     """
     xp = xp_of(dout)
-    x, out, pool, stride = cache
-    _, oh, ow, _ = out.shape
-    dx = xp.zeros(x.shape, dtype=dout.dtype)  # (N, H, W, C)
-    routed = xp.zeros(out.shape, dtype=bool)  # (N, OH, OW, C): max already found
-    for i in range(pool):  # row-major: the first maximum wins
+    x_shape, first, pool, stride = cache
+    n, h, w, c = x_shape
+    _, oh, ow, _ = first.shape
+    dx = xp.zeros((c, n, h, w), dtype=dout.dtype).transpose(1, 2, 3, 0)  # (N,H,W,C)
+    for i in range(pool):
         for j in range(pool):
             rows, columns = offset_slices(i, j, oh, ow, stride)
-            here = (x[:, rows, columns, :] == out) & ~routed  # (N, OH, OW, C)
-            dx[:, rows, columns, :] += xp.where(here, dout, 0)  # (N, OH, OW, C)
-            routed |= here
+            mine = first == i * pool + j  # (N, OH, OW, C): windows whose max is here
+            dx[:, rows, columns, :] += xp.where(mine, dout, 0)  # (N, OH, OW, C)
     return dx

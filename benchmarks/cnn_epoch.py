@@ -65,10 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-size", type=int, default=None, help="first N images")
     p.add_argument(
-        "--torch-threads",
+        "--threads",
         type=int,
         default=None,
-        help="torch.set_num_threads (default: PyTorch's choice, one per core)",
+        help="threads of both: NumPy's BLAS (threadpoolctl) and PyTorch "
+        "(set_num_threads); default: each library's own choice",
     )
     p.add_argument(
         "--out",
@@ -129,6 +130,16 @@ def torch_epoch(twin, opt, x, y, order, batch_size: int, steps: int) -> float:
     return total / steps
 
 
+def blas_threads() -> int | None:
+    """Threads of NumPy's BLAS now, as threadpoolctl reports them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    found = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    return found[0] if found else None
+
+
 def engine_epoch(model, opt, x, y, order, batch_size: int, steps: int) -> float:
     """One epoch of the reference step in the given order; returns the mean loss."""
     total = 0.0
@@ -146,7 +157,8 @@ def markdown(result: dict) -> str:
     load = " ".join(f"{v:.2f}" for v in m["load_average_at_end"])
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores; PyTorch {m['torch']} with "
-        f"{m['torch_threads']} threads, NumPy {m['numpy']}; load average at the "
+        f"{m['torch_threads']} threads, NumPy {m['numpy']} with a BLAS of "
+        f"{m['blas_threads']} threads; load average at the "
         f"end {load}. {result['steps_per_epoch']} steps of "
         f"{result['batch_size']} images per epoch, float32.",
         "",
@@ -168,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    if args.torch_threads is not None:
-        torch.set_num_threads(args.torch_threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)  # NumPy's BLAS, for this process
     (x, y), _ = load_mnist("float32")
     x, y = x[: args.train_size], y[: args.train_size]
     steps = -(-len(x) // args.batch_size)
@@ -208,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
+            "blas_threads": blas_threads(),
             "load_average_at_end": list(os.getloadavg()),
             "numpy": np.__version__,
             "torch": torch.__version__,

@@ -29,17 +29,12 @@ SMALL = (("conv", 3, 3, "same"), ("pool", 2), ("conv", 2, 4, "valid", 2), ("dens
 
 def state_arrays(model: CNN, caches: list[tuple]) -> list[np.ndarray]:
     """Arrays whose "> 0" pattern is the model's piecewise-linear state: each
-    ReLU's output, and for each pool which window entries hold the maximum."""
+    ReLU's output, and for each pool which entry of each window is its maximum."""
     arrays = []
     for cache in caches:
-        if cache[0] == "pool":
-            x, out, pool, stride = cache[1]
-            _, oh, ow, _ = out.shape
-            for i in range(pool):
-                for j in range(pool):
-                    window = x[:, i : i + (oh - 1) * stride + 1 : stride,
-                               j : j + (ow - 1) * stride + 1 : stride]  # fmt: skip
-                    arrays.append((window == out).astype(float))
+        if cache[0] == "pool":  # which offset of each window is its first maximum
+            _, first, pool, _ = cache[1]
+            arrays += [(first == k).astype(float) for k in range(pool * pool)]
         elif cache[2] is not None:
             arrays.append(cache[2])
     return arrays

@@ -20,7 +20,7 @@ def test_cnn_epoch_runs_both_and_writes_its_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cnn_epoch.py"),
          "--rounds", "2", "--max-steps", "2", "--batch-size", "16",
-         "--train-size", "64", "--torch-threads", "1", "--out", str(tmp_path)],
+         "--train-size", "64", "--threads", "1", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -31,4 +31,6 @@ def test_cnn_epoch_runs_both_and_writes_its_table(tmp_path):
     assert losses["engine"] == pytest.approx(losses["pytorch"], rel=1e-3)
     table = (tmp_path / "cnn_epoch.md").read_text()
     assert table.startswith("Machine: ") and "| engine / PyTorch |" in table
+    assert result["machine"]["torch_threads"] == 1
+    assert result["machine"]["blas_threads"] in (1, None)
     assert "Median ratio:" in proc.stdout
