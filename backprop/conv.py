@@ -10,19 +10,20 @@ a cross-correlation: the kernel slides over the image without being flipped,
 The forward pass is written as ``im2col``. For each of the KH*KW kernel
 offsets (i, j), the entries that this offset multiplies, one per output
 position, form one strided slice of the padded input; copying the slices
-into ``cols`` (KH, KW, C, N, OH, OW) turns the whole convolution into one
-matrix product, (F, KH*KW*C) @ (KH*KW*C, N*OH*OW). The backward pass is the
+into ``cols`` (KH, KW, C, OH, OW, N) turns the whole convolution into one
+matrix product, (F, KH*KW*C) @ (KH*KW*C, OH*OW*N). The backward pass is the
 same two steps read backwards: matrix products for the kernel's and the
 columns' gradients, then ``col2im`` adds each offset's slice back where it
 came from (lecture 12 derives it).
 
 ``cols`` keeps the channel and the kernel offset in front (rows of the
-matrix) and the N*OH*OW positions behind (its columns). Each offset's slice
-is then copied whole rows at a time, and the products have the long
-N*OH*OW axis where BLAS wants it; the other order, (N*OH*OW, KH*KW*C) @
-(KH*KW*C, F), does the same arithmetic several times slower on a CPU, because
-F is small (6 or 16). The arrays passed between layers are still indexed
-(N, H, W, C); in memory they hold each channel's images together.
+matrix) and the OH*OW*N positions behind (its columns), the batch last. Each
+offset's slice is then copied in long contiguous runs (the N images of a
+pixel lie side by side), and the products have the long axis where BLAS wants
+it; the other order, (N*OH*OW, KH*KW*C) @ (KH*KW*C, F), does the same
+arithmetic several times slower on a CPU, because F is small (6 or 16). The
+arrays passed between layers are still indexed (N, H, W, C); in memory they
+are (C, H, W, N), channel by channel and row by row, the batch innermost.
 
 Padding ``"same"`` follows TensorFlow: the output has ceil(H / s) rows,
 ``pad_total = max((OH - 1) * s + KH - H, 0)`` rows of zeros are added, the
@@ -84,7 +85,7 @@ def pad_input(x: Array, kh: int, kw: int, stride: int, padding: str) -> Array:
 
     Returns:
         xpad: (N, Hp, Wp, C), at least (N, (OH - 1) * s + KH, (OW - 1) * s +
-        KW, C); in memory channel by channel, a (C, N, Hp, Wp) array.
+        KW, C); in memory a (C, Hp, Wp, N) array, the batch innermost.
     """
     xp = xp_of(x)
     n, h, w, c = x.shape
@@ -92,9 +93,9 @@ def pad_input(x: Array, kh: int, kw: int, stride: int, padding: str) -> Array:
     ow, left = output_size(w, kw, stride, padding)
     hp = max((oh - 1) * stride + kh, top + h)  # "valid" may leave rows unread
     wp = max((ow - 1) * stride + kw, left + w)
-    xpad = xp.zeros((c, n, hp, wp), dtype=x.dtype)  # (C, N, Hp, Wp)
-    xpad[:, :, top : top + h, left : left + w] = x.transpose(3, 0, 1, 2)
-    return xpad.transpose(1, 2, 3, 0)  # (N, Hp, Wp, C), a view
+    xpad = xp.zeros((c, hp, wp, n), dtype=x.dtype)  # (C, Hp, Wp, N)
+    xpad[:, top : top + h, left : left + w, :] = x.transpose(3, 1, 2, 0)
+    return xpad.transpose(3, 1, 2, 0)  # (N, Hp, Wp, C), a view
 
 
 def offset_slices(i: int, j: int, oh: int, ow: int, stride: int) -> tuple[slice, slice]:
@@ -121,18 +122,18 @@ def im2col(xpad: Array, kh: int, kw: int, stride: int, oh: int, ow: int) -> Arra
         ow: output width.
 
     Returns:
-        cols: (KH, KW, C, N, OH, OW); ``cols[i, j, c, n, y, x]`` is
+        cols: (KH, KW, C, OH, OW, N); ``cols[i, j, c, y, x, n]`` is
         ``xpad[n, y*s + i, x*s + j, c]``: channel c of the images, shifted by
         the offset (i, j) and read every s-th row and column.
     """
     xp = xp_of(xpad)
     n, _, _, c = xpad.shape
-    images = xpad.transpose(3, 0, 1, 2)  # (C, N, Hp, Wp)
-    cols = xp.empty((kh, kw, c, n, oh, ow), dtype=xpad.dtype)  # (KH,KW,C,N,OH,OW)
+    images = xpad.transpose(3, 1, 2, 0)  # (C, Hp, Wp, N)
+    cols = xp.empty((kh, kw, c, oh, ow, n), dtype=xpad.dtype)  # (KH,KW,C,OH,OW,N)
     for i in range(kh):
         for j in range(kw):
             rows, columns = offset_slices(i, j, oh, ow, stride)
-            cols[i, j] = images[:, :, rows, columns]  # (C, N, OH, OW)
+            cols[i, j] = images[:, rows, columns, :]  # (C, OH, OW, N)
     return cols
 
 
@@ -140,7 +141,7 @@ def col2im(dcols: Array, xpad_shape: tuple, stride: int) -> Array:
     """Add each offset's gradient back where ``im2col`` copied it from.
 
     Args:
-        dcols: gradients of the columns, (KH, KW, C, N, OH, OW).
+        dcols: gradients of the columns, (KH, KW, C, OH, OW, N).
         xpad_shape: shape of the padded input, (N, Hp, Wp, C).
         stride: step between windows.
 
@@ -149,15 +150,15 @@ def col2im(dcols: Array, xpad_shape: tuple, stride: int) -> Array:
         sum of their gradients.
     """
     xp = xp_of(dcols)
-    kh, kw, c, n, oh, ow = dcols.shape
+    kh, kw, c, oh, ow, n = dcols.shape
     _, hp, wp, _ = xpad_shape
-    dimages = xp.zeros((c, n, hp, wp), dtype=dcols.dtype)  # (C, N, Hp, Wp)
+    dimages = xp.zeros((c, hp, wp, n), dtype=dcols.dtype)  # (C, Hp, Wp, N)
     for i in range(kh):
         for j in range(kw):
             rows, columns = offset_slices(i, j, oh, ow, stride)
             # one offset reads each entry at most once, so += is a true sum
-            dimages[:, :, rows, columns] += dcols[i, j]  # (C, N, OH, OW)
-    return dimages.transpose(1, 2, 3, 0)  # (N, Hp, Wp, C)
+            dimages[:, rows, columns, :] += dcols[i, j]  # (C, OH, OW, N)
+    return dimages.transpose(3, 1, 2, 0)  # (N, Hp, Wp, C)
 
 
 def conv2d_forward(
@@ -190,11 +191,11 @@ def conv2d_forward(
     oh, _ = output_size(h, kh, stride, padding)
     ow, _ = output_size(wd, kw, stride, padding)
     xpad = pad_input(x, kh, kw, stride, padding)  # (N, Hp, Wp, C)
-    cols = im2col(xpad, kh, kw, stride, oh, ow)  # (KH, KW, C, N, OH, OW)
-    matrix = cols.reshape(kh * kw * c, n * oh * ow)  # (KH*KW*C, N*OH*OW)
-    out = w.reshape(kh * kw * c, f).T @ matrix  # (F, N*OH*OW)
-    out += b[:, None]  # (F, N*OH*OW)
-    out = out.reshape(f, n, oh, ow).transpose(1, 2, 3, 0)  # (N, OH, OW, F), a view
+    cols = im2col(xpad, kh, kw, stride, oh, ow)  # (KH, KW, C, OH, OW, N)
+    matrix = cols.reshape(kh * kw * c, oh * ow * n)  # (KH*KW*C, OH*OW*N)
+    out = w.reshape(kh * kw * c, f).T @ matrix  # (F, OH*OW*N)
+    out += b[:, None]  # (F, OH*OW*N)
+    out = out.reshape(f, oh, ow, n).transpose(3, 1, 2, 0)  # (N, OH, OW, F), a view
     return out, (x.shape, xpad.shape, cols, w, stride, padding)
 
 
@@ -204,7 +205,7 @@ def conv2d_backward(
     """Gradients of the convolution.
 
     The forward pass is ``out = W.T @ cols + b``, with ``W`` the kernel as a
-    (KH*KW*C, F) matrix and ``cols`` a (KH*KW*C, N*OH*OW) matrix, so the
+    (KH*KW*C, F) matrix and ``cols`` a (KH*KW*C, OH*OW*N) matrix, so the
     dense layer's three rules apply to it:
 
     * ``db = dout`` summed over every position: (F,).
@@ -230,14 +231,14 @@ def conv2d_backward(
     x_shape, xpad_shape, cols, w, stride, padding = cache
     n, oh, ow, f = dout.shape
     kh, kw, c, _ = w.shape
-    dout_t = dout.transpose(3, 0, 1, 2).reshape(f, n * oh * ow)  # (F, N*OH*OW)
+    dout_t = dout.transpose(3, 1, 2, 0).reshape(f, oh * ow * n)  # (F, OH*OW*N)
     db = dout_t.sum(axis=1)  # (F,)
-    matrix = cols.reshape(kh * kw * c, n * oh * ow)  # (KH*KW*C, N*OH*OW)
+    matrix = cols.reshape(kh * kw * c, oh * ow * n)  # (KH*KW*C, OH*OW*N)
     dw = (matrix @ dout_t.T).reshape(kh, kw, c, f)  # (KH, KW, C, F)
     if not input_grad:
         return None, dw, db
-    dcols = w.reshape(kh * kw * c, f) @ dout_t  # (KH*KW*C, N*OH*OW)
-    dcols = dcols.reshape(kh, kw, c, n, oh, ow)  # (KH, KW, C, N, OH, OW)
+    dcols = w.reshape(kh * kw * c, f) @ dout_t  # (KH*KW*C, OH*OW*N)
+    dcols = dcols.reshape(kh, kw, c, oh, ow, n)  # (KH, KW, C, OH, OW, N)
     dxpad = col2im(dcols, xpad_shape, stride)  # (N, Hp, Wp, C)
     _, h, wd, _ = x_shape
     _, top = output_size(h, kh, stride, padding)
@@ -299,7 +300,9 @@ def maxpool_backward(dout: Array, cache: tuple) -> Array:
     x_shape, first, pool, stride = cache
     n, h, w, c = x_shape
     _, oh, ow, _ = first.shape
-    dx = xp.zeros((c, n, h, w), dtype=dout.dtype).transpose(1, 2, 3, 0)  # (N,H,W,C)
+    dx = xp.zeros((c, h, w, n), dtype=dout.dtype).transpose(3, 1, 2, 0)  # (N,H,W,C)
+    if not dout.transpose(3, 1, 2, 0).flags.c_contiguous:  # e.g. from a dense layer
+        dout = dout.transpose(3, 1, 2, 0).copy().transpose(3, 1, 2, 0)  # like dx
     for i in range(pool):
         for j in range(pool):
             rows, columns = offset_slices(i, j, oh, ow, stride)
