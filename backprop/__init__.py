@@ -12,6 +12,7 @@ The public API::
 
 __version__ = "0.1.0"
 
+from backprop.cnn import CNN
 from backprop.data import load_dataset, load_mnist, load_pixels
 from backprop.errors import BackpropError
 from backprop.losses import softmax, softmax_cross_entropy
@@ -19,6 +20,7 @@ from backprop.model import MLP
 from backprop.optim import SGD, Adam
 
 __all__ = [
+    "CNN",
     "MLP",
     "SGD",
     "Adam",

@@ -84,3 +84,23 @@ def relu_backward(dout: Array, cache: Array) -> Array:
     xp = xp_of(dout)
     out = cache
     return xp.where(out > 0, dout, 0).astype(dout.dtype, copy=False)  # like dout
+
+
+# Convolution and max-pooling live in their own module (lecture 12).
+from backprop.conv import (  # noqa: E402
+    conv2d_backward,
+    conv2d_forward,
+    maxpool_backward,
+    maxpool_forward,
+)
+
+__all__ = [
+    "conv2d_backward",
+    "conv2d_forward",
+    "dense_backward",
+    "dense_forward",
+    "maxpool_backward",
+    "maxpool_forward",
+    "relu_backward",
+    "relu_forward",
+]
