@@ -32,6 +32,8 @@ SHIMS = {
     "backprop.explore",
     "backprop.gradcheck.__main__",
 }
+# The core of the engine, the six modules a student reads first.
+CORE_FILES = ("layers", "losses", "init", "params", "model", "optim")
 # Libraries of the application that the engine never imports.
 APP_LIBRARIES = {"argparse", "PIL", "matplotlib", "scipy", "skimage", "starlette"}
 
@@ -217,3 +219,28 @@ def test_help_of_every_command_runs(how):
         done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 0, (argv, done.stderr[-400:])
         assert "usage:" in done.stdout
+
+
+def test_the_readme_gives_the_engines_size():
+    """The README's picture says how many lines the engine, its core and the
+    application hold (``wc -l``), within 10%, so the number cannot drift far."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+
+    def lines(paths) -> int:
+        return sum(len(p.read_text().splitlines()) for p in paths)
+
+    engine = [MODULES[n] for n in ENGINE] + [MODULES[n] for n in SHIMS]
+    core = [ROOT / "backprop" / f"{n}.py" for n in CORE_FILES]
+    app = [MODULES[n] for n in APP]
+    def number(pattern: str) -> int:
+        return int(re.search(pattern, text)[1].replace(",", ""))
+
+    said = {
+        "engine": number(r"THE ENGINE.*?([\d,]+) lines"),
+        "core": number(r"the core: ([\d,]+)"),
+        "app": number(r"THE APPLICATION.*?([\d,]+) lines"),
+    }
+    for name, files in (("engine", engine), ("core", core), ("app", app)):
+        assert abs(said[name] - lines(files)) <= 0.1 * lines(files), (name, said)
