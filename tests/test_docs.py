@@ -228,8 +228,10 @@ def compare_output(expected: str, actual: str, annotation: str = "") -> list[str
                     "is quoted with the digits it is printed with)"
                 )
                 continue
-            if kind.name == "exact" and want == got == 0 and (
-                math.copysign(1, want) != math.copysign(1, got)
+            if (
+                kind.name == "exact"
+                and want == got == 0
+                and (math.copysign(1, want) != math.copysign(1, got))
             ):
                 problems.append(f"line {k}: printed {a_num}, the page {e_num}")
                 continue
