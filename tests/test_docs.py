@@ -458,6 +458,27 @@ def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
         sys.stdout.write(printed)
 
 
+def test_every_output_of_float32_training_declares_its_kind():
+    """An Output after code that trains or takes gradients in float32 says its kind.
+
+    Such numbers depend on the CPU's rounding unless the page says why not, so
+    the plain default (exact) is not enough for them: the comment must be there.
+    """
+    trains = re.compile(r"train_epoch\(|\.step\(|loss_and_grads\(")
+    silent = []
+    for page in PAGES:
+        code = None
+        for block in fenced_blocks(page.read_text()):
+            if block.runs:
+                code = block.code
+            elif block.is_output and code is not None:
+                float32 = trains.search(code) and "float64" not in code
+                if float32 and not block.annotation:
+                    silent.append(f"{page_id(page)}:{block.line}")
+                code = None
+    assert not silent, f"float32 training Outputs that declare no kind: {silent}"
+
+
 def test_every_spread_is_measured_and_holds_what_was_measured():
     """A spread's tolerance covers the runs of docs/results/spreads.json, no more.
 
