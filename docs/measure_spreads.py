@@ -226,6 +226,20 @@ def combine(_: argparse.Namespace) -> None:
                     "python docs/measure_spreads.py combine from the runs under "
                     "docs/results/spread-runs (each names its command)."
                 ),
+                "how_tolerances_are_chosen": (
+                    "A tolerance covers every run with the page's seed, on every "
+                    "BLAS kernel measured (OPENBLAS_CORETYPE=SkylakeX, Haswell, "
+                    "Sandybridge, Nehalem). A chaotic statistic, which a change of "
+                    "rounding sends as far as a change of seed (dead units after "
+                    "large steps, the best step of a noisy curve, kink counts), is "
+                    "declared 'over seeds' and also covers the runs with seeds 1 "
+                    "and 2: its tolerance is the widest deviation measured, "
+                    "rounded up. Where no kernel moved a printed digit, the "
+                    "tolerance is a few units of the block's coarsest last digit. "
+                    "tests/test_docs.py fails a tolerance more than twice the "
+                    "widest deviation (or, where nothing moved, more than five "
+                    "units of that digit)."
+                ),
                 "spreads": spreads,
             },
             indent=1,
