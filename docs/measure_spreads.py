@@ -21,8 +21,8 @@ writes ``docs/results/spreads.json``: for every Output block that a page
 declares a *spread* (``<!-- spread ± 0.03: name -->``), the numbers the page
 quotes and those of every run, which ``tests/test_docs.py`` checks against the
 page's tolerance. It also lists every block whose numbers moved more than its
-declared kind allows (an exact block: on any kernel, with the page's own
-seed), the blocks to look at.
+declared kind allows (on any kernel, with the page's own seed, or, for a
+spread ``over seeds``, with any seed), the blocks to look at.
 """
 
 from __future__ import annotations
@@ -209,8 +209,8 @@ def combine(_: argparse.Namespace) -> None:
             if kind.name == "machine":
                 continue
             for r, numbers in measured:
-                if kind.name == "exact" and r["seed"] != 0:
-                    continue  # exact given the page's seed, on any CPU
+                if r["seed"] != 0 and not kind.seeds:
+                    continue  # exact, or a spread over kernels: the page's seed
                 for k, (token, got) in enumerate(zip(tokens, numbers)):
                     if abs(float(token) - got) > kind.tolerance(token):
                         print(
