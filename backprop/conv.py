@@ -286,7 +286,7 @@ def maxpool_backward(dout: Array, cache: tuple) -> Array:
     Ties: when several entries of a window equal its maximum, the whole
     gradient goes to the first of them in row-major order (smallest row, then
     smallest column), which is where TensorFlow's ``MaxPoolGrad`` sends it
-    (``tests/test_conv_tf_parity.py`` checks it on windows of equal values).
+    (``tests/engine/test_conv_tf_parity.py`` checks it on windows of equal values).
     Overlapping windows (stride < pool) add their gradients.
 
     Args:

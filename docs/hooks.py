@@ -13,11 +13,12 @@ to keep it (``--8<-- "backprop/layers.py::dense_backward+doc"``). The notes
 show the code as it is now; a renamed or deleted function fails the (strict)
 build instead of showing stale lines.
 
-The hook also hides the checking annotations of ``tests/course/test_docs.py`` from
-readers: an Output block's tolerance lives in an HTML comment
-(``<!-- tolerance: ± 0.005 -->``), and a tolerance left in an Output title
-(``title="Output (± any)"``) is removed from the title before the page is
-rendered.
+The hook also shows readers the kind that ``tests/course/test_docs.py`` checks an
+Output block's numbers as, declared in an HTML comment on the line above it:
+a spread (``<!-- spread ± 0.01: name -->``) is titled "Output (± 0.01 across
+CPUs)" (``spread ± 0.01 over seeds: name``: "across seeds and CPUs"), a
+machine's numbers (``<!-- machine: a 2-core AMD EPYC -->``) "Output (measured
+on a 2-core AMD EPYC)"; exact numbers keep the plain title.
 
 ``docs/make_notebooks.py`` uses ``include_source`` to put the same code into
 the notebooks.
@@ -37,7 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = re.compile(
     r'(?<!`)--8<-- "(?P<path>[^":]+)::(?P<name>[\w.]+)(?P<doc>\+doc)?"'
 )
-TITLE_TOLERANCE = re.compile(r'(title="Output)\s*\(±[^)"]*\)(")')
+KIND_LINE = re.compile(
+    r"^\s*<!--\s*(?P<name>spread|machine)\s*(?P<tol>±[^:]*?)?\s*:\s*(?P<label>.*?)"
+    r"\s*-->\s*$"
+)
+OUTPUT_TITLE = re.compile(r'title="Output"')
 
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
@@ -115,11 +120,24 @@ def expand(markdown: str) -> str:
     return INCLUDE.sub(replace, markdown)
 
 
-def hide_tolerances(markdown: str) -> str:
-    """Drop a test tolerance such as ``(± any)`` from Output titles."""
-    return TITLE_TOLERANCE.sub(r"\1\2", markdown)
+def show_kinds(markdown: str) -> str:
+    """Title each spread or machine Output block with its kind, as declared."""
+    lines = markdown.split("\n")
+    for k, line in enumerate(lines[:-1]):
+        m = KIND_LINE.match(line)
+        if not m or not OUTPUT_TITLE.search(lines[k + 1]):
+            continue
+        if m["name"] == "spread":
+            tol = " ".join(m["tol"].split())
+            over = "seeds and CPUs" if tol.endswith("over seeds") else "CPUs"
+            tol = tol.removesuffix(" over seeds")
+            title = f"Output ({tol} across {over})"
+        else:
+            title = f"Output (measured on {m['label']})"
+        lines[k + 1] = OUTPUT_TITLE.sub(f'title="{title}"', lines[k + 1])
+    return "\n".join(lines)
 
 
 def on_page_markdown(markdown: str, **kwargs) -> str:
     """MkDocs event: runs on each page's Markdown before it is converted."""
-    return hide_tolerances(expand(markdown))
+    return show_kinds(expand(markdown))

@@ -83,12 +83,30 @@ def digits() -> None:
     save(fig, "digits")
 
 
-def _draw_graph(backward: bool) -> plt.Figure:
-    """The network's computational graph, forward shapes or backward gradients."""
-    fig, ax = plt.subplots(figsize=(11, 2.2))
-    ax.set_xlim(0, 11)
-    ax.set_ylim(0.7, 3.0)  # the boxes sit at 1.2, the parameters at 2.55
+def _draw_graph(backward: bool, narrow: bool = False) -> plt.Figure:
+    """The network's computational graph, forward shapes or backward gradients.
+
+    ``narrow`` draws it top to bottom, for phones: the same boxes and labels,
+    with the parameters beside the operations instead of above them.
+    """
+    if narrow:
+        fig, ax = plt.subplots(figsize=(4.2, 7.4))
+        ax.set_xlim(0, 4.2)
+        ax.set_ylim(-11.0, 0.2)
+    else:
+        fig, ax = plt.subplots(figsize=(11, 2.2))
+        ax.set_xlim(0, 11)
+        ax.set_ylim(0.7, 3.0)  # the boxes sit at 1.2, the parameters at 2.55
     ax.axis("off")
+
+    def at(pos: float) -> tuple[float, float]:
+        """Where a node at ``pos`` along the chain sits."""
+        return (1.3, -pos) if narrow else (pos, 1.2)
+
+    def param_at(pos: float) -> tuple[float, float]:
+        """Where the parameters of the operation at ``pos`` sit."""
+        return (3.35, -pos) if narrow else (pos, 2.55)
+
     data = [
         (0.5, "X", "(N, 784)"),
         (3.1, "A₁", "(N, 128)"),
@@ -107,20 +125,20 @@ def _draw_graph(backward: bool) -> plt.Figure:
         (6.4, "W₂ (128, 10)\nb₂ (10,)"),
         (9.05, "labels y (N,)"),
     ]
+    big = 1.15 if narrow else 1.0  # bigger letters where the picture is small
     colour = "tab:red" if backward else "black"
-    boxes = {}  # x position -> the text artist of that node
+    boxes = {}  # position -> the text artist of that node
     for x, name, shape in data:
         label = f"d{name}" if backward and name not in ("X", "L") else name
         if backward and name == "L":
             label = "dL/dL = 1"
         skipped = backward and name == "X"  # nothing needs the pixels' gradient
         boxes[x] = ax.text(
-            x,
-            1.2,
+            *at(x),
             "X\n(no dX:\nskipped)" if skipped else f"{label}\n{shape}",
             ha="center",
             va="center",
-            fontsize=9 if skipped else 10,
+            fontsize=(9 if skipped else 10) * big,
             color="gray" if skipped else "black",
             bbox={
                 "boxstyle": "round",
@@ -131,12 +149,11 @@ def _draw_graph(backward: bool) -> plt.Figure:
         )
     for x, name in ops:
         boxes[x] = ax.text(
-            x,
-            1.2,
+            *at(x),
             name,
             ha="center",
             va="center",
-            fontsize=9,
+            fontsize=9 * big,
             bbox={"boxstyle": "square", "fc": "#e8eef7", "ec": "tab:blue"},
         )
     for x, text in params:
@@ -144,18 +161,21 @@ def _draw_graph(backward: bool) -> plt.Figure:
         if backward and text.startswith("W"):
             shown = "\n".join("d" + line for line in text.split("\n"))
         ax.text(
-            x,
-            2.55,
+            *param_at(x),
             shown,
             ha="center",
             va="center",
-            fontsize=8.5,
+            fontsize=8.5 * big,
             color=colour if backward and not text.startswith("labels") else "black",
+        )
+        (px, py), (bx, by) = param_at(x), at(x)
+        near, far = (
+            ((bx + 0.95, by), (px - 0.8, py)) if narrow else ((bx, 1.55), (bx, 2.2))
         )
         ax.annotate(
             "",
-            xy=(x, 1.55),
-            xytext=(x, 2.2) if not backward else (x, 2.2),
+            xy=near,
+            xytext=far,
             arrowprops={
                 "arrowstyle": "<|-"
                 if backward and not text.startswith("labels")
@@ -170,8 +190,11 @@ def _draw_graph(backward: bool) -> plt.Figure:
     edges = {}
     for x, artist in boxes.items():
         extent = artist.get_bbox_patch().get_window_extent()
-        (left, _), (right, _) = to_data.transform(extent.get_points())
-        edges[x] = (left - 0.04, right + 0.04)
+        (left, bottom), (right, top) = to_data.transform(extent.get_points())
+        if narrow:  # along the chain is downwards: from the top edge to the bottom
+            edges[x] = (top + 0.06, bottom - 0.06)
+        else:
+            edges[x] = (left - 0.04, right + 0.04)
     stops = sorted(boxes)
     for a, b in zip(stops[:-1], stops[1:]):
         if backward and a == stops[0]:
@@ -179,10 +202,11 @@ def _draw_graph(backward: bool) -> plt.Figure:
         start, end = (
             (edges[b][0], edges[a][1]) if backward else (edges[a][1], edges[b][0])
         )
+        line = at(0)[0] if narrow else at(0)[1]
         ax.annotate(
             "",
-            xy=(end, 1.2),
-            xytext=(start, 1.2),
+            xy=(line, end) if narrow else (end, line),
+            xytext=(line, start) if narrow else (start, line),
             arrowprops={
                 "arrowstyle": "-|>",
                 "color": colour,
@@ -190,24 +214,34 @@ def _draw_graph(backward: bool) -> plt.Figure:
                 "mutation_scale": 16,
             },
         )
-    title = (
-        "backward: each node maps the gradient of its output to the gradients "
-        "of its inputs"
-        if backward
-        else "forward: shapes for a batch of N images"
-    )
-    ax.set_title(title, fontsize=10)
+    if narrow:
+        title = (
+            "backward: each node maps the gradient\nof its output to the "
+            "gradients of its inputs"
+            if backward
+            else "forward: shapes for a batch of N images"
+        )
+    else:
+        title = (
+            "backward: each node maps the gradient of its output to the gradients "
+            "of its inputs"
+            if backward
+            else "forward: shapes for a batch of N images"
+        )
+    ax.set_title(title, fontsize=10 * big)
     return fig
 
 
 def graph() -> None:
-    """The forward graph with shapes (lecture 2)."""
+    """The forward graph with shapes (lecture 2), wide and, for phones, narrow."""
     save(_draw_graph(backward=False), "graph")
+    save(_draw_graph(backward=False, narrow=True), "graph-narrow")
 
 
 def backward() -> None:
-    """The backward graph with gradient shapes (lecture 4)."""
+    """The backward graph with gradient shapes (lecture 4), wide and narrow."""
     save(_draw_graph(backward=True), "backward")
+    save(_draw_graph(backward=True, narrow=True), "backward-narrow")
 
 
 def _worked_example() -> dict:

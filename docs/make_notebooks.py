@@ -46,7 +46,12 @@ BLOCK_TITLE = re.compile(
 TAB_TITLE = re.compile(r'^=== "(?P<title>[^"]*)"\s*$')
 COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
 LECTURE_LINK = re.compile(r"\]\((?P<name>\d\d-[\w-]+)\.md(?P<anchor>#[^)]*)?\)")
-TIMING = re.compile(r"<!--\s*tolerance:\s*(timing|any|± any)\s*-->")
+KIND = re.compile(
+    r"<!--\s*(?P<name>spread|machine)\s*(?P<tol>±[^:]*?)?\s*:\s*(?P<label>.*?)\s*-->"
+)
+# a picture for wide screens and its narrow twin for phones: a notebook keeps one
+NARROW_TWIN = re.compile(r"\s*!\[[^\]]*\]\([^)]*\)\{ \.narrow-figure \}")
+WIDE_MARK = re.compile(r"\{ \.wide-figure \}")
 
 SETUP = """\
 # Run from the repository root, as the code of the notes expects.
@@ -86,17 +91,30 @@ def convert_math(line: str) -> str:
 
 def convert_text(line: str) -> str:
     """A line of prose: math delimiters and links to other lectures."""
+    line = WIDE_MARK.sub("", NARROW_TWIN.sub("", line))
     return LECTURE_LINK.sub(r"](\g<name>.ipynb\g<anchor>)", convert_math(line))
 
 
-def convert_fence(info: str, code: list[str], hooks, timing: bool) -> list[str]:
+def output_note(annotation: str) -> str:
+    """What a notebook says of an Output's numbers, from the page's annotation."""
+    m = KIND.search(annotation)
+    if not m:
+        return ""
+    if m["name"] == "machine":
+        return f" (measured on {m['label']}; yours will differ)"
+    tol = " ".join(m["tol"].split())
+    over = "seed or CPU" if tol.endswith("over seeds") else "CPU"
+    return f" (another {over} may differ by {tol.removesuffix(' over seeds')})"
+
+
+def convert_fence(info: str, code: list[str], hooks, note: str = "") -> list[str]:
     """One fenced block of a page, as Markdown for jupytext.
 
     Args:
         info: the text after the opening fence, e.g. ``python title="..."``.
         code: the block's lines, dedented.
         hooks: docs/hooks.py.
-        timing: the block is an Output of timings.
+        note: what to say of an Output's numbers (``output_note``).
     """
     lang = info.split()[0] if info.strip() else ""
     includes = [hooks.INCLUDE.search(line) for line in code if line.strip()]
@@ -113,7 +131,6 @@ def convert_fence(info: str, code: list[str], hooks, timing: bool) -> list[str]:
     if lang in ("bash", "sh", "shell", "console"):
         return ["```console", *code, "```"]
     if lang == "text" and 'title="Output' in info:
-        note = " (timings: yours will differ)" if timing else ""
         return [f"*Expected output{note}:*", "", "```text", *code, "```"]
     return [f"```{info}", *code, "```"]
 
@@ -155,8 +172,8 @@ def to_markdown(lines: list[str], hooks) -> list[str]:
                 )
                 i += 1
             i += 1  # the closing fence
-            timing = bool(TIMING.search(above))
-            block = convert_fence(fence["info"].strip(), code, hooks, timing)
+            note = output_note(above)
+            block = convert_fence(fence["info"].strip(), code, hooks, note)
             out += [indent + x if x else "" for x in block]
             continue
         out.append(convert_text(line))

@@ -5,18 +5,28 @@
 * Every ```` ```python ```` block of a page runs, in order, in one namespace per
   page, from the repository root, as a reader would run them.
 * A ```` ```text title="Output" ```` block right after a code block is what the
-  code must print. Words must match; each number must match within one unit
-  of its last digit shown (``2.303`` means 2.302 to 2.304; integers exactly),
-  or within the tolerance of an HTML comment on the line above the block,
-  which the reader does not see: ``<!-- tolerance: ± 0.002 -->`` absolute,
-  ``<!-- tolerance: ± 5% -->`` relative, ``<!-- tolerance: timing -->`` for
-  timings, which depend on the machine: their words are checked, their
-  numbers not. (A tolerance in the title, ``title="Output (± any)"``, is
-  still read, and ``docs/hooks.py`` removes it from the rendered title.)
+  code must print. Words must match. Each Output's numbers are of one of three
+  kinds, declared in an HTML comment on the line above the block:
+
+  - **exact** (no comment, or ``<!-- exact: float64 -->``): the number does not
+    depend on the CPU (float64, a count, a fixed order of summation), and must
+    match within one unit of its last digit shown (``2.303`` means 2.302 to
+    2.304; integers exactly); ``<!-- exact ± 1e-14: float64 rounding -->``
+    allows float64 rounding and says why.
+  - **spread** (``<!-- spread ± 0.03: name -->``): a float32 training number,
+    quoted with a tolerance taken from its measured spread over seeds and BLAS
+    kernels; ``docs/results/spreads.json`` keeps the measurement under
+    ``page#name``, and every measured value must lie within the tolerance.
+  - **machine** (``<!-- machine: a 2-core AMD EPYC VM -->``): timings and
+    other numbers of one machine, named on the rendered page: their words are
+    checked, their numbers not.
+
+  A failure says which kind the number is.
 * Every figure has its command written under it, and the command names a
   figure of ``docs/make_figures.py``; every shown ``python -m`` command parses.
 
-The convention is explained to readers in docs/checking.md.
+The convention is explained to readers in docs/checking.md; the spreads are
+measured by hand with ``docs/measure_spreads.py`` (never from the tests).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import html
 import importlib
 import importlib.util
 import io
+import json
 import math
 import re
 import shlex
@@ -42,8 +53,16 @@ PAGES = sorted(DOCS.rglob("*.md"))
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
-TOLERANCE = re.compile(r"±\s*(?P<value>any|[0-9.eE+-]+)\s*(?P<percent>%?)")
-ANNOTATION = re.compile(r"^\s*<!--\s*tolerance:\s*(?P<spec>.*?)\s*-->\s*$")
+ANNOTATION = re.compile(
+    r"^\s*<!--\s*(?P<spec>(?:exact|spread|machine|tolerance)\b.*?)\s*-->\s*$"
+)
+KIND = re.compile(
+    r"^(?P<name>exact|spread|machine)"
+    r"(?:\s*±\s*(?P<value>[0-9.eE+-]+)\s*(?P<percent>%?))?"
+    r"(?P<seeds>\s+over seeds)?"
+    r"\s*(?::\s*(?P<label>\S.*))?$"
+)
+SPREADS = DOCS / "results" / "spreads.json"
 IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)]+\.png)\)")
 
 
@@ -55,7 +74,7 @@ class Block:
     info: str
     code: str
     line: int  # 1-based line of the opening fence
-    annotation: str = ""  # the tolerance comment on the line above, if any
+    annotation: str = ""  # the kind declared on the line above (exact if none)
 
     @property
     def is_include(self) -> bool:
@@ -106,25 +125,67 @@ def fenced_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def tolerance_of(info: str, annotation: str = "") -> tuple[float | None, bool]:
-    """An Output's tolerance: ``(value, relative)``, or ``(None, _)`` for none.
+@dataclass(frozen=True)
+class Kind:
+    """How an Output's numbers are checked: exact, spread or machine."""
 
-    The annotation (``± 0.002``, ``± 5%``, ``timing``) wins over a tolerance
-    left in the title.
+    name: str = "exact"
+    value: float | None = None  # the declared ± (None: one unit of the last digit)
+    relative: bool = False
+    label: str = ""  # why exact; the spread's name; the machine
+    seeds: bool = False  # a spread that covers other seeds too, not only kernels
+
+    def tolerance(self, token: str) -> float:
+        """How far a printed number may be from the quoted ``token``."""
+        if self.name == "machine":
+            return math.inf
+        if self.value is None:
+            return last_digit_unit(token) * (1 + 1e-9)
+        return self.value / 100 * abs(float(token)) if self.relative else self.value
+
+    def describe(self) -> str:
+        """The kind, in the words of a failure message."""
+        if self.name == "spread":
+            over = "seeds and BLAS kernels" if self.seeds else "BLAS kernels"
+            return (
+                f"a spread number: its tolerance ± {self.value:g}"
+                f"{'%' if self.relative else ''} is its measured spread over {over} "
+                f"({SPREADS.relative_to(ROOT)}, "
+                f"'{self.label}'); if it moved further, measure again with "
+                "docs/measure_spreads.py before changing the page"
+            )
+        why = f" ({self.label})" if self.label else ""
+        return (
+            f"an exact number{why}: declared independent of the CPU, so a "
+            "difference is a change in the code or a number that depends on "
+            "the machine after all"
+        )
+
+
+def kind_of(annotation: str) -> Kind:
+    """The kind an annotation declares (no annotation: exact).
+
+    Raises:
+        ValueError: an annotation that declares no kind, or a spread without
+            its tolerance and name.
     """
-    if annotation.strip() in ("timing", "any", "± any"):
-        return math.inf, False  # timings: the words are checked, the numbers not
-    if annotation:
-        m = TOLERANCE.search(annotation)
-        if not m:
-            raise ValueError(f"unreadable tolerance annotation {annotation!r}")
-        return float(m["value"]), bool(m["percent"])
-    m = TOLERANCE.search(info)
+    if not annotation:
+        return Kind()
+    m = KIND.match(annotation.strip())
     if not m:
-        return None, False
-    if m["value"] == "any":  # timings: the words are checked, the numbers not
-        return math.inf, False
-    return float(m["value"]), bool(m["percent"])
+        raise ValueError(
+            f"unreadable annotation {annotation!r}: declare 'exact[ ± t][: why]', "
+            "'spread ± t[ over seeds]: name' or 'machine: which machine'"
+        )
+    value = float(m["value"]) if m["value"] else None
+    label = (m["label"] or "").strip()
+    if m["name"] == "spread" and (value is None or not label):
+        raise ValueError(f"{annotation!r}: a spread needs '± tolerance: name'")
+    if m["seeds"] and m["name"] != "spread":
+        raise ValueError(f"{annotation!r}: only a spread is measured over seeds")
+    if m["name"] == "machine" and (value is not None or not label):
+        raise ValueError(f"{annotation!r}: say 'machine: which machine', no ±")
+    return Kind(m["name"], value, bool(m["percent"]), label, bool(m["seeds"]))
 
 
 def last_digit_unit(token: str) -> float:
@@ -136,11 +197,15 @@ def last_digit_unit(token: str) -> float:
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
-def compare_output(
-    expected: str, actual: str, info: str, annotation: str = ""
-) -> list[str]:
+def digits(token: str) -> tuple[int, bool]:
+    """The decimals a number is printed with, and whether it has an exponent."""
+    mantissa, e, _ = token.lower().partition("e")
+    return len(mantissa.partition(".")[2]), bool(e)
+
+
+def compare_output(expected: str, actual: str, annotation: str = "") -> list[str]:
     """Differences between an Output block and what the code printed."""
-    value, relative = tolerance_of(info, annotation)
+    kind = kind_of(annotation)
     exp_lines = [ln.rstrip() for ln in expected.strip("\n").splitlines()]
     act_lines = [ln.rstrip() for ln in actual.strip("\n").splitlines()]
     if len(exp_lines) != len(act_lines):
@@ -155,15 +220,25 @@ def compare_output(
             problems.append(f"line {k}: expected {e!r}, printed {a!r}")
             continue
         for e_num, a_num in zip(e_nums, a_nums):
+            tol = kind.tolerance(e_num)
             want, got = float(e_num), float(a_num)
-            if value is None:
-                tol = last_digit_unit(e_num) * (1 + 1e-9)
-            else:
-                tol = value / 100 * abs(want) if relative else value
-            if not math.isclose(want, got, rel_tol=0, abs_tol=tol):
+            if kind.name == "exact" and digits(e_num) != digits(a_num):
+                problems.append(
+                    f"line {k}: printed {a_num}, the page {e_num} (an exact number "
+                    "is quoted with the digits it is printed with)"
+                )
+                continue
+            if (
+                kind.name == "exact"
+                and want == got == 0
+                and (math.copysign(1, want) != math.copysign(1, got))
+            ):
+                problems.append(f"line {k}: printed {a_num}, the page {e_num}")
+                continue
+            if not math.isclose(float(e_num), float(a_num), rel_tol=0, abs_tol=tol):
                 problems.append(
                     f"line {k}: {a_num} differs from the quoted {e_num} "
-                    f"by more than {tol:g} in {a!r}"
+                    f"by more than {tol:g} in {a!r}, {kind.describe()}"
                 )
     return problems
 
@@ -186,7 +261,7 @@ def page_params():
 def test_fenced_blocks_finds_code_outputs_and_includes():
     text = (
         "Intro\n\n```python\nx = 1\nprint(x)\n```\n\n"
-        '```text title="Output (± 0.5)"\n1\n```\n\n'
+        '```text title="Output"\n1\n```\n\n'
         '!!! note\n    ```python\n    --8<-- "backprop/layers.py::dense_forward"\n'
         "    ```\n"
     )
@@ -194,40 +269,69 @@ def test_fenced_blocks_finds_code_outputs_and_includes():
     assert [b.lang for b in blocks] == ["python", "text", "python"]
     assert blocks[0].runs and blocks[1].is_output and not blocks[2].runs
     assert blocks[2].is_include and blocks[0].line == 3
-    assert tolerance_of(blocks[1].info) == (0.5, False)
+    assert kind_of(blocks[1].annotation) == Kind("exact")
 
 
-def test_tolerance_annotations_are_read_from_a_comment_above_the_output():
+def test_each_output_declares_its_kind_in_a_comment_above_it():
     text = (
-        "```python\nprint(1)\n```\n\n<!-- tolerance: ± 5% -->\n"
-        '```text title="Output"\n1\n```\n\n<!-- tolerance: timing -->\n'
+        "```python\nprint(1)\n```\n\n<!-- spread ± 5% over seeds: sweep -->\n"
+        '```text title="Output"\n1\n```\n\n<!-- machine: a 2-core AMD EPYC -->\n'
         '```text title="Output"\n2 ms\n```\n```text title="Output"\n3\n```\n'
+        '<!-- exact ± 1e-14: float64 -->\n```text title="Output"\n3\n```\n'
     )
     blocks = fenced_blocks(text)
-    assert [b.annotation for b in blocks] == ["", "± 5%", "timing", ""]
-    assert tolerance_of(blocks[1].info, blocks[1].annotation) == (5.0, True)
-    assert tolerance_of(blocks[2].info, blocks[2].annotation) == (math.inf, False)
-    assert tolerance_of(blocks[3].info, blocks[3].annotation) == (None, False)
-    assert compare_output("100", "104", "Output", "± 5%") == []
-    assert compare_output("2 ms", "9 ms", "Output", "timing") == []
-    assert compare_output("2 ms", "9 s", "Output", "timing")
-    with pytest.raises(ValueError):
-        tolerance_of("Output", "roughly")
+    kinds = [kind_of(b.annotation) for b in blocks]
+    assert kinds == [
+        Kind(),
+        Kind("spread", 5.0, True, "sweep", seeds=True),
+        Kind("machine", None, False, "a 2-core AMD EPYC"),
+        Kind(),
+        Kind("exact", 1e-14, False, "float64"),
+    ]
+    for bad in (
+        "tolerance: ± 0.01",  # the old form, which said nothing of its kind
+        "spread ± 0.01",  # a spread names its measurement
+        "spread: sweep",  # and has a tolerance
+        "machine ± 1: a laptop",  # a machine's numbers are not compared
+        "machine",  # and it names the machine
+        "exact over seeds: a count",  # only a spread is measured over seeds
+        "roughly",
+    ):
+        with pytest.raises(ValueError):
+            kind_of(bad)
 
 
-def test_compare_output_tolerates_the_last_digit_and_nothing_more():
-    assert compare_output("loss 2.303\n", "loss 2.3035\n", 'title="Output"') == []
-    assert compare_output("loss 2.303\n", "loss 2.305\n", 'title="Output"')
-    assert compare_output("shape (60000, 784)", "shape (60000, 785)", "Output")
-    assert compare_output("err 3.1e-16", "err 3.2e-16", "Output") == []
-    assert compare_output("err 3.1e-16", "err 3.3e-16", "Output")
-    assert compare_output("acc 0.97", "acc 0.99", 'title="Output (± 0.03)"') == []
-    assert compare_output("acc 100", "acc 104", 'title="Output (± 5%)"') == []
-    assert compare_output("acc 100", "acc 106", 'title="Output (± 5%)"')
-    assert compare_output("0.5 ms", "7.25 ms", 'title="Output (± any)"') == []
-    assert compare_output("0.5 ms", "7.25 s", 'title="Output (± any)"')
-    assert compare_output("loss 2.303", "gain 2.303", "Output")
-    assert compare_output("a\nb", "a", "Output")
+def test_compare_output_checks_each_kind_as_declared():
+    assert compare_output("loss 2.303\n", "loss 2.304\n") == []
+    assert compare_output("loss 2.303\n", "loss 2.305\n")
+    assert compare_output("shape (60000, 784)", "shape (60000, 785)")
+    assert compare_output("err 3.1e-16", "err 3.2e-16") == []
+    assert compare_output("err 3.1e-16", "err 3.3e-16")
+    assert compare_output("acc 0.97", "acc 0.99", "spread ± 0.03: a") == []
+    assert compare_output("acc 100", "acc 104", "spread ± 5%: a") == []
+    assert compare_output("acc 100", "acc 106", "spread ± 5%: a")
+    assert compare_output("1.0 x", "1.0 x", "exact ± 1e-14: float64") == []
+    assert compare_output("0.5 ms", "7.25 ms", "machine: a laptop") == []
+    assert compare_output("0.5 ms", "7.25 s", "machine: a laptop")
+    assert compare_output("loss 2.303", "gain 2.303")
+    assert compare_output("[0.0, 0.0]", "[0.0, -0.0]")  # NumPy's negative zero
+    assert compare_output("[0.0, -0.0]", "[0.0, -0.0]") == []
+    assert compare_output("active 0.5", "active 0.52")  # quoted with fewer digits
+    assert compare_output("active 0.5", "active 0.52", "spread ± 0.05: a") == []
+    assert compare_output("a\nb", "a")
+
+
+def test_a_failure_says_which_kind_the_number_is():
+    (exact,) = compare_output("dead 0.10", "dead 0.12", "exact: a count")
+    assert "an exact number (a count)" in exact and "independent of the CPU" in exact
+    (plain,) = compare_output("dead 0.10", "dead 0.12")
+    assert "an exact number" in plain
+    (spread,) = compare_output("dead 0.10", "dead 0.12", "spread ± 0.01: sweep")
+    assert "a spread number" in spread and "'sweep'" in spread
+    assert "over BLAS kernels" in spread and "spreads.json" in spread
+    (seeds,) = compare_output("dead 0.10", "dead 0.13", "spread ± 0.02 over seeds: s")
+    assert "over seeds and BLAS kernels" in seeds
+    assert "0.12 differs from the quoted 0.10 by more than 0.01" in spread
 
 
 def load_hooks():
@@ -254,9 +358,18 @@ def test_includes_leave_the_docstring_out_unless_asked():
     )
     doc = hooks.expand('--8<-- "backprop/layers.py::dense_backward+doc"')
     assert re.fullmatch(r'--8<-- "backprop/layers.py:\d+:\d+"', doc)
-    assert hooks.hide_tolerances('```text title="Output (± any)"') == (
-        '```text title="Output"'
+    page = (
+        '<!-- spread ± 0.01: sweep -->\n```text title="Output"\n'
+        '<!-- spread ± 2% over seeds: dead -->\n```text title="Output"\n'
+        '    <!-- machine: a 2-core AMD EPYC -->\n    ```text title="Output"\n'
+        '<!-- exact: a count -->\n```text title="Output"\n'
     )
+    assert hooks.show_kinds(page).splitlines()[1::2] == [
+        '```text title="Output (± 0.01 across CPUs)"',
+        '```text title="Output (± 2% across seeds and CPUs)"',
+        '    ```text title="Output (measured on a 2-core AMD EPYC)"',
+        '```text title="Output"',
+    ]
 
 
 # --- the site -------------------------------------------------------------------
@@ -298,9 +411,12 @@ def test_site_builds_strict_offline(tmp_path, monkeypatch):
         # viewable offline: no script or stylesheet from another host
         remote = re.findall(r'(?:src|href)="(https?://[^"]+\.(?:js|css))"', text)
         assert not remote, f"{page_id(page)} loads {remote}"
-        # the tests' tolerances are not shown to readers
+        # readers see each spread and each machine that a page declares
         shown = re.findall(r'class="filename">(Output[^<]*)<', text)
-        assert not [t for t in shown if "±" in t], f"{page_id(page)}: {shown}"
+        kinds = [kind_of(b.annotation) for b in fenced_blocks(page.read_text())]
+        titled = [t for t in shown if t != "Output"]
+        declared = [k for k in kinds if k.name in ("spread", "machine")]
+        assert len(titled) == len(declared), f"{page_id(page)}: {shown}"
 
 
 def test_every_page_is_in_the_nav():
@@ -325,7 +441,7 @@ def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
         where = f"{page_id(page)}:{block.line}"
         if block.is_output:
             assert printed is not None, f"{where}: Output block after no code block"
-            problems = compare_output(block.code, printed, block.info, block.annotation)
+            problems = compare_output(block.code, printed, block.annotation)
             assert not problems, (
                 f"{where}: " + "; ".join(problems) + (f"\n--- printed ---\n{printed}")
             )
@@ -340,6 +456,82 @@ def test_page_code_runs_and_prints_what_the_page_quotes(page, monkeypatch):
             exec(compile(block.code, where, "exec"), namespace)  # noqa: S102
         printed = buffer.getvalue()
         sys.stdout.write(printed)
+
+
+def test_every_output_of_float32_training_declares_its_kind():
+    """An Output after code that trains or takes gradients in float32 says its kind.
+
+    Such numbers depend on the CPU's rounding unless the page says why not, so
+    the plain default (exact) is not enough for them: the comment must be there.
+    """
+    trains = re.compile(r"train_epoch\(|\.step\(|loss_and_grads\(")
+    silent = []
+    for page in PAGES:
+        code = None
+        for block in fenced_blocks(page.read_text()):
+            if block.runs:
+                code = block.code
+            elif block.is_output and code is not None:
+                float32 = trains.search(code) and "float64" not in code
+                if float32 and not block.annotation:
+                    silent.append(f"{page_id(page)}:{block.line}")
+                code = None
+    assert not silent, f"float32 training Outputs that declare no kind: {silent}"
+
+
+def test_every_spread_is_measured_and_holds_what_was_measured():
+    """A spread's tolerance covers the runs of docs/results/spreads.json, no more.
+
+    The runs are made by hand (``docs/measure_spreads.py``) on several BLAS
+    kernels, with the page's seed and with others. Every run with the page's
+    seed (and, for a spread declared ``over seeds``, every run) must lie within
+    the tolerance; a tolerance wider than twice the widest deviation measured
+    (or, for numbers that did not move, five units of the coarsest last digit
+    the block prints) is padding, and fails, as does a page edited since its
+    measurement.
+    """
+    measured = json.loads(SPREADS.read_text())["spreads"]
+    declared = set()
+    for page in PAGES:
+        for block in fenced_blocks(page.read_text()):
+            kind = kind_of(block.annotation)
+            if not block.is_output or kind.name != "spread":
+                continue
+            key = f"{page_id(page)}#{kind.label}"
+            where = f"{page_id(page)}:{block.line} ({key})"
+            declared.add(key)
+            assert key in measured, f"{where}: not measured (docs/measure_spreads.py)"
+            entry = measured[key]
+            tokens = NUMBER.findall(block.code)
+            assert entry["quoted"] == [float(t) for t in tokens], (
+                f"{where}: the page quotes other numbers than were measured"
+            )
+            runs = entry["runs"]
+            own = [r for r in runs if r["seed"] == 0]
+            assert len({r["blas_kernel"] for r in own}) >= 2, f"{where}: one kernel"
+            assert len({r["seed"] for r in runs}) >= 2, f"{where}: one seed"
+            covered = runs if kind.seeds else own
+            widest = 0.0
+            for run in covered:
+                for token, got in zip(tokens, run["numbers"], strict=True):
+                    tol = kind.tolerance(token)
+                    off = abs(float(token) - got)
+                    assert off <= tol * (1 + 1e-9), (
+                        f"{where}: {run['label']} ({run['command']}) printed {got:g}, "
+                        f"{off:g} from the quoted {token}, beyond ± {tol:g}"
+                    )
+                    widest = max(widest, off / tol if tol else 0.0)
+            coarsest = max((last_digit_unit(t) for t in tokens), default=0.0)
+            padded = widest < 0.5 and kind.tolerance(tokens[0]) > 5 * coarsest
+            if kind.relative:
+                padded = widest < 0.5
+            assert not padded, (
+                f"{where}: ± {kind.value:g} is more than twice the widest deviation "
+                f"measured ({widest:.2f} of the tolerance)"
+            )
+    assert set(measured) <= declared, (
+        f"spreads.json measures blocks no page declares: {set(measured) - declared}"
+    )
 
 
 def test_every_printing_block_has_its_output_shown():

@@ -6,7 +6,10 @@ own browser downloads are not used) at 390, 768 and 1280 CSS pixels wide:
 
 * every display equation is typeset by MathJax at a real size (its SVG is
   wider and taller than a few pixels), and none is a MathJax error;
-* at 1280 px no line of code hides behind a horizontal scroll bar.
+* no page scrolls sideways at any width: the document is no wider than the
+  window, and the failure names the elements that stick out (a long equation
+  may scroll inside its own box, a table inside its own);
+* no line of code hides behind a horizontal scroll bar: code wraps.
 
 A screenshot of lecture 4 at each width is kept as an artifact under pytest's
 ``tmp_path`` (and also in ``$DOCS_SCREENSHOTS`` when that is set). The test
@@ -48,7 +51,21 @@ MEASURE = """() => {
     .map(c => ({scroll: c.scrollWidth, client: c.clientWidth,
                 line: c.innerText.split('\\n').reduce(
                   (a, l) => (l.length > a.length ? l : a), '').slice(0, 100)}));
-  return {equations, code};
+  const page = document.documentElement;
+  const scrolls = el => {  // inside a box that scrolls sideways by itself
+    for (let a = el.parentElement; a && a !== page; a = a.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(a).overflowX)) return true;
+    }
+    return false;
+  };
+  const out = [...document.querySelectorAll('body *')]  // outermost first
+    .filter(el => el.getBoundingClientRect().right > page.clientWidth + 1
+                  && !scrolls(el))
+    .slice(0, 3)
+    .map(el => `<${el.tagName.toLowerCase()} `
+               + `class="${el.className.baseVal ?? el.className}"> `
+               + (el.textContent || '').trim().slice(0, 50));
+  return {equations, code, overflow: page.scrollWidth - page.clientWidth, out};
 }"""
 
 
@@ -128,12 +145,16 @@ def test_every_page_renders_its_math_and_code(site, browser, tmp_path):
                             f"{eq['width']:.0f} x {eq['height']:.0f} px"
                             + (" (a MathJax error)" if eq["error"] else "")
                         )
-                if width >= 1280:
-                    for c in found["code"]:
-                        problems.append(
-                            f"{name} at {width} px: code scrolls "
-                            f"({c['scroll']} > {c['client']} px): {c['line']!r}"
-                        )
+                if found["overflow"] > 0:
+                    problems.append(
+                        f"{name} at {width} px: the page scrolls sideways by "
+                        f"{found['overflow']} px: {'; '.join(found['out'])}"
+                    )
+                for c in found["code"]:
+                    problems.append(
+                        f"{name} at {width} px: code scrolls "
+                        f"({c['scroll']} > {c['client']} px): {c['line']!r}"
+                    )
                 if name == SCREENSHOT_PAGE:  # the first display equation in view
                     page.locator("div.arithmatex").first.scroll_into_view_if_needed()
                     shot = tmp_path / f"04-backprop-{width}px.png"

@@ -52,10 +52,18 @@ def test_the_converter_turns_mkdocs_syntax_into_jupyter_markdown():
         "print(1)",
         "```",
         "",
-        "<!-- tolerance: timing -->",
+        "<!-- machine: a 2-core laptop -->",
         '```text title="Output"',
         "1 ms",
         "```",
+        "",
+        "<!-- spread ± 0.02 over seeds: sweep -->",
+        '```text title="Output"',
+        "0.95",
+        "```",
+        "",
+        "![wide](../figures/a.png){ .wide-figure } "
+        "![narrow](../figures/a-narrow.png){ .narrow-figure }",
         "",
         "```bash",
         "python -m backprop.train",
@@ -70,7 +78,9 @@ def test_the_converter_turns_mkdocs_syntax_into_jupyter_markdown():
     text = "\n".join(module.to_markdown(page, hooks))
     assert text.startswith("**Learning goals**\n\n- read $x W$")
     assert "$$\na = b\n$$" in text
-    assert "*Expected output (timings: yours will differ):*" in text
+    assert "*Expected output (measured on a 2-core laptop; yours will differ):*" in text
+    assert "*Expected output (another seed or CPU may differ by ± 0.02):*" in text
+    assert "![wide](../figures/a.png)\n" in text and "narrow" not in text
     assert "<!--" not in text and 'title="' not in text
     assert "```console\npython -m backprop.train\n```" in text
     assert "*From `backprop/layers.py`:*\n\n```py\ndef dense_forward(" in text

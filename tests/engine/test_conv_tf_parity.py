@@ -28,13 +28,13 @@ from backprop.layers import (  # noqa: E402
     maxpool_forward,
 )
 from backprop.optim import Adam  # noqa: E402
+from tf_reference.convert import ConversionError  # noqa: E402
 from tf_reference.keras_cnn import (  # noqa: E402
     export_cnn,
     import_cnn,
     keras_cnn,
     keras_cnn_to_params,
 )
-from tf_reference.convert import ConversionError  # noqa: E402
 from tf_reference.paper_model import keras, paper_loss, paper_optimizer  # noqa: E402
 
 pytestmark = pytest.mark.tf

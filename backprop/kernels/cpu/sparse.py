@@ -17,7 +17,7 @@ of Numba's threads.
 References: ``layers.dense_forward``'s ``x @ w`` and ``layers.dense_backward``'s
 ``x.T @ dout`` on ``x = data.to_inputs(pixels)[rows]``. A sum over the
 non-zero terms in pixel order, with fused multiply-adds, differs from BLAS's
-sum of all terms in its own order by rounding only: ``tests/test_sparse.py``
+sum of all terms in its own order by rounding only: ``tests/engine/test_sparse.py``
 bounds the difference by ``2 k eps sum_p |x_p w_p|`` for k non-zero terms.
 """
 
@@ -100,7 +100,7 @@ def compress(images: Array) -> SparseImages:
     """Compress uint8 images to their non-zero pixels (CSR), on all threads.
 
     Replaces nothing: it is the data layout the sparse products read. The
-    inverse is ``decompress``; ``tests/test_sparse.py`` checks the round trip.
+    inverse is ``decompress``; ``tests/engine/test_sparse.py`` checks the round trip.
 
     Args:
         images: uint8 pixels, (N, D), C-contiguous.

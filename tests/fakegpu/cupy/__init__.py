@@ -27,7 +27,7 @@ What a green run does NOT prove:
 
 * real kernels: every operation is NumPy's, so results equal the CPU's bit
   for bit; cuBLAS, CUDA's ``exp``/``log`` and CuPy's reductions round
-  differently, and ``tests/test_backends.py`` bounds that only on a GPU;
+  differently, and ``tests/engine/test_backends.py`` bounds that only on a GPU;
 * real timings: nothing is asynchronous and a "transfer" is a memory copy,
   so the counts say how often the code crosses, not what it costs;
 * real memory: ``cuda.runtime.memGetInfo`` reports a fixed size
