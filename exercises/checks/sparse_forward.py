@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from exercises.checks.core import Check, Wrong, array_of, expect, parts
+from exercises.checks.core import Check, Wrong, array_of, dict_of, expect, parts
 from exercises.checks.mistakes import checked_array
+from exercises.checks.tensor_ops import attempt
 
 FORWARD_CASES = ((1, [0, 1, 2, 3]), (2, [2]), (3, [8, 4, 4, 0, 2, 7, 1, 5, 6]))
 EMPTY_ROWS = [2, 0]  # an empty image, then one with pixels
@@ -101,6 +102,12 @@ def compress_judge(result: Any) -> str:
             "indices holds each entry's row; it must hold its column "
             "(np.nonzero(x) returns the rows first, then the columns)"
         )
+    by_columns = np.nonzero(x.T)[0]  # (nnz,): the columns in column-major order
+    if not np.array_equal(indices, cols) and np.array_equal(indices, by_columns):
+        raise Wrong(
+            "the entries are in column-major order (as np.nonzero(x.T) gives "
+            "them); CSR keeps them row by row, each row's columns ascending"
+        )
     bad = (indices < 0) | (indices >= x.shape[1])
     expect(
         not bad.any(),
@@ -116,7 +123,7 @@ def compress_judge(result: Any) -> str:
         r = int(np.argmax(np.any(back != x, axis=1)))
         hint = ""
         if np.array_equal(np.sort(values), np.sort(want_values)):
-            hint = ": the values are right but not in the order of their columns"
+            hint = ": the values are x's non-zeros, but not each at its own column"
         raise Wrong(f"putting the entries back does not give x (row {r} differs){hint}")
     return f"{nnz} non-zeros in {len(x)} rows, one of them empty"
 
@@ -132,10 +139,14 @@ def _weights(seed: int, d: int) -> np.ndarray:
 def forward_run(mod: ModuleType) -> list[Any]:
     """The student's product for each case, from the grader's CSR."""
     outs = []
-    for seed, rows in FORWARD_CASES:
+    for j, (seed, rows) in enumerate(FORWARD_CASES):
         x = images(seed)
         w = _weights(seed, x.shape[1])
-        outs.append(mod.sparse_forward(*csr(x), np.array(rows), w))
+        step = lambda x=x, w=w, rows=rows: mod.sparse_forward(  # noqa: E731
+            *csr(x), np.array(rows), w
+        )
+        # the first case's error names its line; a later one's waits its turn
+        outs.append({"value": step()} if j == 0 else attempt(step))
     return outs
 
 
@@ -172,7 +183,10 @@ def forward_judge(outs: Any) -> str:
         x, rows = images(seed), np.array(rows_list)
         w = _weights(seed, x.shape[1])
         want = x[rows] @ w  # (b, 5)
-        out = checked_array(value, want, f"rows {rows_list}: out")
+        value = dict_of(value, "the result")
+        if "error" in value:
+            raise Wrong(f"rows {rows_list}: raised {value['error']}")
+        out = checked_array(value.get("value"), want, f"rows {rows_list}: out")
         out = out.astype(np.float64)
         k = np.count_nonzero(x[rows], axis=1)[:, None]  # (b, 1)
         bound = 2 * np.maximum(k, 1) * np.finfo(np.float64).eps * (x[rows] @ abs(w))
