@@ -223,11 +223,15 @@ def empty_judge(value: Any) -> None:
         f"dtype {out.dtype}, expected float32: make out with w's dtype "
         "(np.zeros((len(rows), H), dtype=w.dtype))",
     )
-    expect(
-        np.all(out[0] == 0),
-        f"the empty image gave {out[0]}, not zeros: start each row from zeros, and "
-        "read image r's entries indptr[r] to indptr[r + 1] - 1 only",
+    if np.all(out[0] == 0):
+        return
+    hint = (
+        "each row starts from zeros, and image r adds its entries indptr[r] to "
+        "indptr[r + 1] - 1 only"
     )
+    if np.allclose(out[0], want[1]):  # rows[1] is image 0, which i = 0 would read
+        hint = "that is image 0's product: image i's pixels were used, not rows[i]'s"
+    raise Wrong(f"the empty image (rows[0] = 2) gave {out[0]}, not zeros: {hint}")
 
 
 CHECKS = (
