@@ -111,8 +111,7 @@ def compress_judge(result: Any) -> str:
     bad = (indices < 0) | (indices >= x.shape[1])
     expect(
         not bad.any(),
-        f"indices[{int(np.argmax(bad)) if bad.any() else 0}] is outside 0..D - 1 "
-        f"= {x.shape[1] - 1}",
+        f"indices[{int(np.argmax(bad))}] is outside 0..D - 1 = {x.shape[1] - 1}",
     )
     back = np.zeros_like(x)  # (n, d)
     for r in range(len(x)):
