@@ -87,6 +87,11 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("minibatches", 8, "mini-batches without replacement"),
         Exercise("flops", 9, "counting the FLOPs of training"),
         Exercise(
+            "sparse_forward",
+            9,
+            "the first layer's product on the non-zero pixels only",
+        ),
+        Exercise(
             "sanity_checks",
             10,
             "update ratios, dead units and the scale of initial weights",
@@ -97,5 +102,6 @@ EXERCISES: dict[str, Exercise] = {
             "bilinear reads, and a rotation about the centre",
             needs=("scipy",),
         ),
+        Exercise("conv_backward", 12, "the backward pass of a convolution"),
     )
 }
