@@ -361,7 +361,8 @@ def test_a_piece_that_cannot_be_split_is_reported(trained, digits_2026, tmp_path
 def test_clean_mnist_digits_are_prepared_as_before():
     """``prepare_one`` gives what ``prepare_image`` gives for MNIST's test
     digits at their own size and scaled up on paper; it counts one digit, or
-    two in a digit wider than ``WIDE`` times its height (2 of the 30 here)."""
+    two in a digit wider than ``WIDE`` times its height (1 of the 30 here: a
+    6 that lies on its side; another wide one still counts one)."""
     _, _, xt, _ = mnist()
     for index in range(0, 3000, 15):
         img = Image.fromarray(xt[index].reshape(28, 28))
