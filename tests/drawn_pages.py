@@ -177,3 +177,41 @@ def number_page(
         left += w + gap
     sprinkle(ink, specks, seed + 1, avoid=boxes)
     return photograph(lit, reflect, ink), boxes
+
+
+def touching_page(
+    digits: list[np.ndarray],
+    touch: list[bool],
+    overlap: int = 2,
+    shape: tuple[int, int] = (300, 600),
+    gap: int = 12,
+    seed: int = 0,
+    specks: int = 40,
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """``number_page``, but digit ``k + 1`` touches digit ``k`` where ``touch[k]``.
+
+    A touching digit is pushed left until, in some row, its ink (over 0.5)
+    reaches ``overlap`` pixels into its neighbour's: the strokes meet.
+
+    Returns:
+        the photo and each digit's ``(top, bottom, left, right)``.
+    """
+    lit, reflect = paper(shape, seed)
+    ink = np.zeros(shape)  # (H, W)
+    rng = np.random.default_rng(seed)
+    boxes: list[tuple[int, int, int, int]] = []
+    for k, digit in enumerate(digits):
+        h, w = digit.shape
+        top = shape[0] // 2 - h // 2 + int(rng.integers(-4, 5))
+        left = 60 if not boxes else boxes[-1][3] + gap
+        if boxes and touch[k - 1]:
+            strong = ink[top : top + h] > 0.5  # (h, W), the page's ink so far
+            mine = digit > 0.5  # (h, w)
+            rows = strong.any(axis=1) & mine.any(axis=1)  # (h,), both have ink
+            ends = strong.shape[1] - np.argmax(strong[:, ::-1], axis=1)  # (h,)
+            starts = np.argmax(mine, axis=1)  # (h,)
+            left = int(np.max((ends - starts)[rows])) - overlap
+        paste(ink, digit, top, left)
+        boxes.append((top, top + h, left, left + w))
+    sprinkle(ink, specks, seed + 1, avoid=boxes)
+    return photograph(lit, reflect, ink), boxes

@@ -189,8 +189,9 @@ def test_json_lines(random_model, tmp_path):
             "probability",
             "runner_up",
             "runner_up_probability",
+            "digits_in_image",
         }
-        assert obj["file"] == str(path)
+        assert obj["file"] == str(path) and obj["digits_in_image"] == 1
         assert obj["digit"] in range(10) and obj["runner_up"] in range(10)
         assert obj["digit"] != obj["runner_up"]
         assert 1 >= obj["probability"] >= obj["runner_up_probability"] >= 0

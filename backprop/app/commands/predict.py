@@ -13,10 +13,12 @@ digit found among the pieces of ink, specks left out
 (``backprop.app.photos.segment``), cropped, scaled into a 20x20
 box and centred by its centre of mass in 28x28; then classified. For each file
 one line: the predicted digit, its probability and the runner-up; with
-``--json`` one JSON object per line instead. ``--multi`` reads every digit of
-a number instead (a form, a cheque), row by row, each row left to right, each
-prepared exactly as a single digit is, and prints the number and each digit's
-probability::
+``--json`` one JSON object per line instead. An image that holds several digits
+gets a note saying so (``digits_in_image`` with ``--json``). ``--multi`` reads
+every digit of a number instead (a form, a cheque), row by row, each row left
+to right, touching digits cut apart (or, where no clean cut is found, ``?``),
+each prepared exactly as a single digit is, and prints the number and each
+digit's probability::
 
     cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98, 6 0.95)
 
@@ -64,7 +66,7 @@ from backprop.app.photos.prepare import (
     grey_levels,
     open_image,
     prepare_digits,
-    prepare_image,
+    prepare_one,
 )
 from backprop.app.runs import load_model, saved_data
 from backprop.data import class_names_for
@@ -78,6 +80,7 @@ IMAGE_FAILURES = (ValueError, TypeError, ArithmeticError, MemoryError)
 # One digit's reading: (class, probability, runner-up class, its probability).
 Answer = tuple[int, float, int, float]
 SHOW_SIDE = 1024  # --show draws the original shrunk to this (memory and time)
+UNSPLIT = "about {} touching digits, not split"  # a piece not cut into digits
 
 
 def printable(text: str | Path) -> str:
@@ -174,11 +177,11 @@ def run(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             img = open_image(path)
-            found = prepare(img, recipe, args.multi, path)
+            found, count = prepare(img, recipe, args.multi, path)
             x = np.stack([f.prepared for f in found]).reshape(len(found), -1)  # (K, D)
             probs = predict_all(model, x.astype(model.dtype))  # (K, C)
             answers = [recognise(p) for p in probs]
-            print(describe(path, found, answers, names, args), flush=True)
+            print(describe(path, found, answers, names, args, count), flush=True)
             if args.show:
                 target = (args.show_dir or path.parent) / f"{path.stem}.prepared.png"
                 check_show_target(target, shown_so_far, args.overwrite)
@@ -206,8 +209,11 @@ def error(message: str) -> None:
     print(f"error: {printable(message)}", file=sys.stderr, flush=True)
 
 
-def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
-    """The digit (or with ``multi`` every digit) of an image, as model inputs.
+def prepare(img: Image, recipe: str, multi: bool, path: Path) -> tuple[list, int]:
+    """The digit (or with ``multi`` every digit) of an image, and their count.
+
+    Returns the model's inputs (``Found``) and how many digits the image
+    seems to hold.
 
     Raises:
         DataError: naming ``path``: the image holds no digit or cannot be
@@ -215,19 +221,26 @@ def prepare(img: Image, recipe: str, multi: bool, path: Path) -> list[Found]:
     """
     try:
         if multi:
-            return prepare_digits(img, recipe)
-        prepared = prepare_image(img, recipe)  # (28, 28)
-        return [Found(box=(0, 0, img.width, img.height), prepared=prepared)]
+            found = prepare_digits(img, recipe)
+            return found, len(found)
+        prepared, count = prepare_one(img, recipe)  # (28, 28)
+        return [Found(box=(0, 0, img.width, img.height), prepared=prepared)], count
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
     except IMAGE_FAILURES as exc:
         raise DataError(f"{path}: cannot prepare it ({exc})") from None
 
 
-def number_of(answers: list[Answer], names: list[str]) -> str:
-    """The digits read, in reading order, as one number ("2026")."""
+def number_of(
+    answers: list[Answer], names: list[str], found: list[Found] | None = None
+) -> str:
+    """The digits read, in reading order, as one number ("2026").
+
+    ``?`` for a piece of touching digits in ``found`` that could not be split.
+    """
     glue = "" if all(len(name) == 1 for name in names) else " "
-    return glue.join(names[answer[0]] for answer in answers)
+    touching = [f.touching for f in found or []] or [0] * len(answers)
+    return glue.join("?" if t else names[a[0]] for a, t in zip(answers, touching))
 
 
 def describe(
@@ -236,24 +249,42 @@ def describe(
     answers: list[Answer],
     names: list[str],
     args: argparse.Namespace,
+    count: int = 1,
 ) -> str:
-    """The line printed for one file: text, or with ``--json`` a JSON object."""
+    """The line printed for one file: text, or with ``--json`` a JSON object.
+
+    Without ``--multi``, a note if the image holds ``count`` > 1 digits.
+    """
     if args.multi:
-        number = number_of(answers, names)
+        number = number_of(answers, names, found)
         if args.json:
             digits = [
-                answer_json(a) | {"box": list(f.box)} for f, a in zip(found, answers)
+                (answer_json(a) if not f.touching else unsplit_json(f))
+                | {"box": list(f.box)}
+                for f, a in zip(found, answers)
             ]
             return json.dumps({"file": str(path), "number": number, "digits": digits})
-        each = ", ".join(f"{names[a[0]]} {a[1]:.2f}" for a in answers)
+        each = ", ".join(
+            f"? ({UNSPLIT.format(f.touching)})" if f.touching else f"{n} {a[1]:.2f}"
+            for f, a, n in zip(found, answers, [names[a[0]] for a in answers])
+        )
         return f"{printable(path)}: {number}  ({each})"
     best, p_best, second, p_second = answers[0]
     if args.json:
-        return json.dumps({"file": str(path)} | answer_json(answers[0]))
+        return json.dumps(
+            {"file": str(path)} | answer_json(answers[0]) | {"digits_in_image": count}
+        )
+    note = f"; the image holds {count} digits: --multi reads them all"
     return (
         f"{printable(path)}: {names[best]} (probability {p_best:.3f}), "
-        f"runner-up {names[second]} ({p_second:.3f})"
+        f"runner-up {names[second]} ({p_second:.3f}){note if count > 1 else ''}"
     )
+
+
+def unsplit_json(found: Found) -> dict:
+    """A piece of touching digits that could not be split, as ``--json`` has it."""
+    unread = dict.fromkeys(answer_json((0, 0.0, 0, 0.0)))  # each key, None
+    return unread | {"touching": found.touching, "note": UNSPLIT.format(found.touching)}
 
 
 def answer_json(answer: Answer) -> dict:
@@ -289,9 +320,12 @@ def show(
             original,
             [tuple(round(v * scale) for v in f.box) for f in found],
             [f.prepared for f in found],
-            [f"{names[a[0]]} {a[1]:.2f}" for a in answers],
+            [
+                "?" if f.touching else f"{names[a[0]]} {a[1]:.2f}"
+                for f, a in zip(found, answers)
+            ],
             target,
-            f"{name}: {number_of(answers, names)} ({len(found)} digits)",
+            f"{name}: {number_of(answers, names, found)} ({len(found)} digits)",
             size=img.size,
         )
     best, p_best, second, p_second = answers[0]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from backprop.app.photos.ink import MIN_CONTRAST, find_ink
-from backprop.app.photos.segment import find_digits
+from backprop.app.photos.segment import count_digits, find_digits
 from backprop.app.runs.files import not_a_file
 from backprop.errors import DataError, require
 
@@ -80,10 +80,13 @@ class Found:
         box: ``(left, top, right, bottom)`` of its ink in the image's pixels,
             right and bottom exclusive.
         prepared: the model's input, (28, 28) float32 in [0, 1].
+        touching: 0 for a digit; for a piece of touching digits that could
+            not be split, how many digits it seems to hold.
     """
 
     box: tuple[int, int, int, int]
     prepared: np.ndarray
+    touching: int = 0
 
 
 def center_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -330,6 +333,22 @@ def prepare_image(img: Image, recipe: str | Recipe = "mnist") -> np.ndarray:
     return place(ink_from_grey(finite_grey(img), recipe.parts), recipe)
 
 
+def prepare_one(img: Image, recipe: str | Recipe = "mnist") -> tuple[np.ndarray, int]:
+    """``prepare_image``'s (28, 28) input, and how many digits the image holds.
+
+    The count is ``backprop.app.photos.segment.count_digits`` (touching digits
+    counted by their width); 1 where all the ink is kept (``"fashion-mnist"``,
+    an image no larger than 28x28). Raises as ``prepare_image`` does.
+    """
+    recipe = recipe_of(recipe)
+    grey = finite_grey(img)  # (H, W)
+    ink = find_ink(grey)
+    parts = whole_if_mnist_sized(grey, recipe.parts)
+    digit = find_digits(ink, parts)[0]
+    count = count_digits(ink) if parts == "main" else 1
+    return place(digit.ink, recipe), count  # its ink is cropped to its box
+
+
 def prepare_digits(img: Image, recipe: str | Recipe = "mnist") -> list[Found]:
     """Every digit of a number in an image, in reading order, each a 28x28 input.
 
@@ -358,6 +377,7 @@ def prepare_digits(img: Image, recipe: str | Recipe = "mnist") -> list[Found]:
                 min(img.height, math.ceil(bottom * sy)),
             ),
             prepared=place(digit.ink, recipe),
+            touching=digit.touching,
         )
         for digit in find_digits(find_ink(grey), whole_if_mnist_sized(grey, "each"))
         for top, bottom, left, right in [digit.box]

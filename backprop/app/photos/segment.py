@@ -22,7 +22,10 @@
    the ink that stands out, specks too, as one object (``"all"``: a
    garment, whose parts need not touch);
 6. each digit's ink is its strong pixels grown into the weaker ink around
-   them (``backprop.app.photos.ink.soft_ink``), never into pixels nearer another digit.
+   them (``backprop.app.photos.ink.soft_ink``), never into pixels nearer another digit;
+7. with ``"each"``, a piece as wide as several digits (touching ones) is cut
+   at the minima of its vertical projection (``backprop.app.photos.touching``),
+   or, where no clean cut is found, kept whole and marked ``touching``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backprop.app.photos.ink import Ink, soft_ink
+from backprop.app.photos.touching import cuts, digits_in
 from backprop.errors import DataError
 
 BRIDGE = 1  # strong ink is grown by this many pixels before labelling
@@ -59,10 +63,13 @@ class Digit:
             exclusive, in the image's pixels.
         ink: its ink strength in that box, (h, w) float64 in [0, 1], 0
             where the ink is not the digit's.
+        touching: 0 for a digit; for a piece of touching digits that could
+            not be split, how many digits it seems to hold.
     """
 
     box: tuple[int, int, int, int]
     ink: np.ndarray
+    touching: int = 0
 
 
 def pieces(strong: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
@@ -246,21 +253,7 @@ def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
         rows, cols = ndimage.find_objects((whole > 0).astype(np.int8))[0]
         box = (rows.start, rows.stop, cols.start, cols.stop)
         return [Digit(box=box, ink=whole[rows, cols])]  # (h, w)
-    labels, boxes = pieces(ink.strong)
-    if not boxes:
-        raise DataError("no digit found: no ink stands out from the paper")
-    if len(boxes) > MAX_PIECES:
-        raise DataError(
-            f"{len(boxes)} pieces of ink, more than the {MAX_PIECES} that one "
-            "image may hold; crop it to the digits to read"
-        )
-    group = merge(boxes)
-    spans = [
-        union(b for b, g in zip(boxes, group) if g == k) for k in range(max(group) + 1)
-    ]
-    owner = attach(spans)
-    of_piece = np.array([0, *(owner[g] + 1 for g in group)])  # (K + 1,)
-    groups = of_piece[labels]  # (H, W), 0 off the digits, d + 1 on digit d
+    labels, spans, groups, owner = layout(ink)
     digits = sorted(set(owner) - {-1})
     if how == "main":
         mass = ndimage.sum_labels(ink.contrast, groups, [d + 1 for d in digits])
@@ -285,4 +278,74 @@ def find_digits(ink: Ink, how: str = "main") -> list[Digit]:
         top, left = cell[0].start + rows.start, cell[1].start + cols.start
         box = (top, top + rows.stop - rows.start, left, left + cols.stop - cols.start)
         found.append(Digit(box=box, ink=digit[rows, cols]))  # (h, w)
-    return found
+    return split_touching(found) if how == "each" else found
+
+
+def layout(ink: Ink) -> tuple[np.ndarray, list, np.ndarray, list[int]]:
+    """The pieces of an image's ink grouped into digits (steps 1 to 4).
+
+    Returns:
+        ``(labels, spans, groups, owner)``: each piece's label (H, W) (see
+        ``pieces``); each group's ``(top, bottom, left, right)``; (H, W) int,
+        0 off the digits and ``d + 1`` on digit ``d``; for each group, the
+        group of the digit it belongs to, or -1.
+
+    Raises:
+        DataError: no piece of ink is large enough to be a digit, or too many.
+    """
+    labels, boxes = pieces(ink.strong)
+    if not boxes:
+        raise DataError("no digit found: no ink stands out from the paper")
+    if len(boxes) > MAX_PIECES:
+        raise DataError(
+            f"{len(boxes)} pieces of ink, more than the {MAX_PIECES} that one "
+            "image may hold; crop it to the digits to read"
+        )
+    group = merge(boxes)
+    spans = [
+        union(b for b, g in zip(boxes, group) if g == k) for k in range(max(group) + 1)
+    ]
+    owner = attach(spans)
+    of_piece = np.array([0, *(owner[g] + 1 for g in group)])  # (K + 1,)
+    groups = of_piece[labels]  # (H, W), 0 off the digits, d + 1 on digit d
+    return labels, spans, groups, owner
+
+
+def count_digits(ink: Ink) -> int:
+    """How many digits an image's ink seems to hold, touching ones counted.
+
+    Raises:
+        DataError: no piece of ink is large enough to be a digit, or too many.
+    """
+    _, spans, _, owner = layout(ink)
+    return sum(digits_in([spans[d] for d in sorted(set(owner) - {-1})]))
+
+
+def split_touching(found: list[Digit]) -> list[Digit]:
+    """Each piece as wide as several digits cut into them, or marked touching.
+
+    Args:
+        found: one number's digits, in reading order.
+
+    Returns:
+        the digits, each wide piece replaced by its parts (left to right) or,
+        where it has no clean cut, by itself with ``touching`` set.
+    """
+    counts = digits_in([digit.box for digit in found])
+    split = []
+    for digit, count in zip(found, counts):
+        at = cuts(digit.ink, count) if count > 1 else None
+        if count == 1:
+            split.append(digit)
+        elif at is None:
+            split.append(Digit(box=digit.box, ink=digit.ink, touching=count))
+        else:
+            top, _, left, _ = digit.box
+            for a, b in zip([0, *at], [*at, digit.ink.shape[1]]):
+                part = digit.ink[:, a:b]  # (h, b - a)
+                rows = np.flatnonzero(part.any(axis=1))
+                cols = np.flatnonzero(part.any(axis=0))
+                r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+                box = (top + r0, top + r1, left + a + c0, left + a + c1)
+                split.append(Digit(box=box, ink=part[r0:r1, c0:c1]))  # (h', w')
+    return split
