@@ -29,11 +29,15 @@ SHIMS = {
     "backprop.evaluate",
     "backprop.crossval",
     "backprop.predict",
+    "backprop.export",
     "backprop.explore",
     "backprop.gradcheck.__main__",
 }
 # Libraries of the application that the engine never imports.
-APP_LIBRARIES = {"argparse", "PIL", "matplotlib", "scipy", "skimage", "starlette"}
+APP_LIBRARIES = {
+    *("argparse", "PIL", "matplotlib", "scipy", "skimage", "starlette"),
+    *("onnx", "onnxruntime"),
+}
 
 
 def module_name(path: Path) -> str:

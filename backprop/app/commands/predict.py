@@ -45,6 +45,7 @@ from backprop.app.commands.common import on_interrupt, run_command
 from backprop.app.evaluation import plots
 from backprop.app.evaluation.outputs import predict_all
 from backprop.app.evaluation.pages import plot_found_digits
+from backprop.app.onnx_model import OnnxModel, is_onnx
 from backprop.app.photos.prepare import (
     RECIPES,
     SIDE,
@@ -85,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "image file with a trained model.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("model", type=Path, help="a run folder or its model.npz")
+    p.add_argument(
+        "model", type=Path, help="a run folder, its model.npz, or an exported .onnx"
+    )
     p.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
     p.add_argument(
         "--multi",
@@ -135,13 +138,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Recognise each image the flags name; the body of ``main``."""
-    model, ckpt, _ = load_model(args.model)
+    if is_onnx(args.model):  # written by backprop export: run by onnxruntime
+        model = OnnxModel(args.model)
+        config = model.config
+    else:
+        model, ckpt, _ = load_model(args.model)
+        config = ckpt.config
     if model.sizes[0] != SIDE * SIDE:
         raise DataError(
             f"{args.model}: the model takes {model.sizes[0]} inputs, "
             f"not {SIDE}x{SIDE} images"
         )
-    dataset, _ = saved_data(args.model, ckpt.config)
+    dataset, _ = saved_data(args.model, config)
     names = class_names_for(dataset, model.sizes[-1])
     recipe = args.recipe if args.recipe != "auto" else dataset
     recipe = recipe if recipe in RECIPES else "mnist"
