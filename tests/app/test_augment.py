@@ -35,7 +35,9 @@ from backprop.app.commands import train
 from backprop.app.runs import load_checkpoint
 from backprop.data import load_pixels
 
-pytest.importorskip("numba")
+pytest.importorskip(
+    "numba", reason="the fused augment kernel needs Numba (the fast extra)"
+)
 from backprop.kernels import cpu  # noqa: E402
 
 OFF = Augmentation(
