@@ -451,6 +451,7 @@ def engine_and_tf_start(seed: int, dtype: str, n: int):
     return engine, params_to_module(engine.params), order
 
 
+@pytest.mark.slow
 def test_one_epoch_float64_trajectory_matches(mnist64):
     """Same weights, same batches: per-step losses and final weights within 1e-9.
 
