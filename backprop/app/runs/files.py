@@ -27,7 +27,7 @@ TEMPORARY = ".tmp"
 # A temporary of ours: ".<name>.<8 characters of mkstemp>" and, since this
 # module names them so, ".tmp" and the target's suffix after it.
 _TEMPORARY_NAME = re.compile(
-    r"\.(?P<name>.+\.(npz|json|txt|png|keras|onnx))\.[a-z0-9_]{8}(\.tmp(\.\w+)?)?"
+    r"\.(?P<name>.+\.(npz|json|txt|png|keras))\.[a-z0-9_]{8}(\.tmp(\.\w+)?)?"
 )
 
 
