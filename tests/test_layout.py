@@ -29,13 +29,17 @@ SHIMS = {
     "backprop.evaluate",
     "backprop.crossval",
     "backprop.predict",
+    "backprop.export",
     "backprop.explore",
     "backprop.gradcheck.__main__",
 }
 # The core of the engine, the six modules a student reads first.
 CORE_FILES = ("layers", "losses", "init", "params", "model", "optim")
 # Libraries of the application that the engine never imports.
-APP_LIBRARIES = {"argparse", "PIL", "matplotlib", "scipy", "skimage", "starlette"}
+APP_LIBRARIES = {
+    *("argparse", "PIL", "matplotlib", "scipy", "skimage", "starlette"),
+    *("onnx", "onnxruntime"),
+}
 
 
 def module_name(path: Path) -> str:

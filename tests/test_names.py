@@ -75,7 +75,9 @@ def test_name_resolves(name):
         "tf_reference.train",
         "tf_reference.convert",
     ):
-        pytest.importorskip("tensorflow")
+        pytest.importorskip("tensorflow", reason="the tf extra is not installed")
+    if name.startswith("backprop.app.onnx_graph"):
+        pytest.importorskip("onnx", reason="the onnx extra is not installed")
     try:
         resolve(name)
     except (ImportError, AttributeError) as exc:

@@ -35,7 +35,9 @@ from backprop.app.commands import train
 from backprop.app.runs import load_checkpoint
 from backprop.data import load_pixels
 
-pytest.importorskip("numba")
+pytest.importorskip(
+    "numba", reason="the fused augment kernel needs Numba (the fast extra)"
+)
 from backprop.kernels import cpu  # noqa: E402
 
 OFF = Augmentation(
@@ -115,6 +117,7 @@ def test_reference_warp_is_map_coordinates_image_by_image(digits):
         np.testing.assert_allclose(batch[i], one, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_reference_identity_is_exact(digits):
     d = draw(np.random.default_rng(3), len(digits), OFF)
     np.testing.assert_array_equal(reference.distort(digits, d), digits)
@@ -202,6 +205,7 @@ def run(data: Path, out: Path, *extra: str) -> int:
     return train.main(argv + ["--batch-size", "100", *extra])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernels", ["fused", "reference"])
 def test_augmented_resume_is_bit_identical(small_mnist, tmp_path, kernels):
     k = ["--kernels", kernels]

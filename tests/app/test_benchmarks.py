@@ -97,6 +97,7 @@ def test_compare_engine_rows(tmp_path, synthetic_dir):
     assert result["settings"]["batch_size"] == 64
 
 
+@pytest.mark.slow
 @pytest.mark.tf
 def test_compare_runs_tensorflow_in_its_own_process(tmp_path, synthetic_dir):
     pytest.importorskip("tensorflow")
@@ -116,6 +117,7 @@ FRAMEWORKS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("implementation,library", FRAMEWORKS)
 def test_framework_worker_trains_and_reports(
     implementation, library, synthetic_dir, tmp_path
@@ -224,6 +226,7 @@ def test_profile_step_accounts_for_every_phase(tmp_path, synthetic_dir):
     assert "## reference" in text and "## fused" in text and "| adam |" in text
 
 
+@pytest.mark.slow
 def test_first_run_times_cold_and_warm_cache(tmp_path, synthetic_dir):
     pytest.importorskip("numba", reason="the fused kernels need Numba")
     proc = run_script(

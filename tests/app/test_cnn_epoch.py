@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="the benchmark compares with PyTorch (bench extra)")
 ROOT = Path(__file__).resolve().parents[2]
 
 

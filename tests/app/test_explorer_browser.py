@@ -43,6 +43,8 @@ if CHROMIUM is None:
 
 from PIL import Image  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a browser and a server: 17 s of CPU in all
+
 from backprop.app.config import EngineConfig  # noqa: E402
 from backprop.app.explorer.firstrun import train_first_run  # noqa: E402
 from backprop.app.photos.prepare import open_image, prepare_image  # noqa: E402

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("numba")
+pytest.importorskip("numba", reason="the kernels' cache is Numba's (the fast extra)")
 
 ROOT = Path(__file__).resolve().parents[2]
 # Compiles (or loads) every kernel, then checks one against NumPy.

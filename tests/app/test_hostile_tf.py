@@ -7,8 +7,10 @@ import json
 import pytest
 from hostile import run_hostile, train_argv
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tf_reference")
+tf = pytest.importorskip(
+    "tensorflow", reason="TensorFlow is not installed (the tf extra)"
+)
+pytest.importorskip("tf_reference", reason="tf_reference is not importable")
 
 from backprop.app.commands import train  # noqa: E402
 from backprop.app.runs import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402

@@ -89,6 +89,7 @@ def test_the_photograph_recipe_is_seeded():
     assert as_bytes[0] == as_bytes[1] != as_bytes[2]
 
 
+@pytest.mark.slow
 def test_measure_reads_the_sets_through_predict(tmp_path):
     run = tmp_path / "run"
     subprocess.run(

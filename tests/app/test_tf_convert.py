@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tf_reference")
+tf = pytest.importorskip(
+    "tensorflow", reason="TensorFlow is not installed (the tf extra)"
+)
+pytest.importorskip("tf_reference", reason="tf_reference is not importable")
 import keras  # noqa: E402
 
 from backprop.app.runs import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402

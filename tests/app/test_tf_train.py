@@ -11,8 +11,10 @@ import re
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tf_reference")
+tf = pytest.importorskip(
+    "tensorflow", reason="TensorFlow is not installed (the tf extra)"
+)
+pytest.importorskip("tf_reference", reason="tf_reference is not importable")
 
 from backprop.app.commands import train as engine_train  # noqa: E402
 from backprop.app.runs import load_checkpoint  # noqa: E402

@@ -248,11 +248,29 @@ def page_id(page: Path) -> str:
     return str(page.relative_to(DOCS))
 
 
+# Pages whose code trains for long (more than about 5 s here): slow.
+SLOW_PAGES = {
+    "answers.md",
+    "lectures/02-forward.md",
+    "lectures/03-cross-entropy.md",
+    "lectures/06-optimisers.md",
+    "lectures/07a-tensor-autodiff.md",
+    "lectures/10-diagnostics.md",
+}
+
+
 def page_params():
-    """One pytest param per page; TensorFlow pages carry the tf marker."""
+    """One pytest param per page; TensorFlow pages carry the tf marker, the
+    pages of ``SLOW_PAGES`` the slow one."""
     for page in PAGES:
         marks = [pytest.mark.tf] if "import tensorflow" in page.read_text() else []
+        if page_id(page) in SLOW_PAGES:
+            marks.append(pytest.mark.slow)
         yield pytest.param(page, id=page_id(page), marks=marks)
+
+
+def test_every_slow_page_is_a_page():
+    assert SLOW_PAGES <= {page_id(page) for page in PAGES}
 
 
 # --- the parser and the comparison are themselves tested -----------------------

@@ -122,6 +122,7 @@ def offline(route) -> None:
     route.abort()
 
 
+@pytest.mark.slow
 def test_every_page_renders_its_math_and_code(site, browser, tmp_path):
     """Each page is loaded once and measured at every width (the layout reflows;
     MathJax's SVG does not depend on the width, so it is typeset only once)."""

@@ -301,6 +301,7 @@ def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path, stop, status, sa
 
 
 @pytest.mark.tf
+@pytest.mark.slow
 def test_no_library_warnings_in_the_output():
     pytest.importorskip("tensorflow")
     done = grade_cmd("tape_gradients", "--solution", "--time-limit", "300")

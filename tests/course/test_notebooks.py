@@ -105,6 +105,7 @@ def test_no_notebook_without_its_page():
     assert {n.stem for n in NOTEBOOKS.glob("*.ipynb")} == pages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", list(lecture_params()))
 def test_notebook_runs_in_a_jupyter_kernel(page, tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")

@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("tf_reference")
+tf = pytest.importorskip(
+    "tensorflow", reason="parity with Keras needs TensorFlow (the tf extra)"
+)
+pytest.importorskip("tf_reference", reason="tf_reference needs TensorFlow")
 
 from backprop.cnn import CNN, LENET5  # noqa: E402
 from backprop.data import load_mnist  # noqa: E402

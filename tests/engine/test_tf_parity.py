@@ -17,8 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-tf = pytest.importorskip("tensorflow")
-tf_reference = pytest.importorskip("tf_reference")
+tf = pytest.importorskip(
+    "tensorflow", reason="TensorFlow is not installed (the tf extra)"
+)
+tf_reference = pytest.importorskip(
+    "tf_reference", reason="tf_reference is not importable"
+)
 
 from backprop.data import load_mnist  # noqa: E402
 from backprop.layers import (  # noqa: E402
@@ -447,6 +451,7 @@ def engine_and_tf_start(seed: int, dtype: str, n: int):
     return engine, params_to_module(engine.params), order
 
 
+@pytest.mark.slow
 def test_one_epoch_float64_trajectory_matches(mnist64):
     """Same weights, same batches: per-step losses and final weights within 1e-9.
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": "report, curves, confusion matrix and galleries of a trained model",
     "crossval": "stratified k-fold cross-validation of a training configuration",
     "predict": "recognise digits in image files",
+    "export": "write a trained model as an ONNX file",
     "gradcheck": "check the backward pass against central differences",
     "explore": "a local page: draw a digit, watch the forward and backward pass",
 }

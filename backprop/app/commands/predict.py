@@ -1,41 +1,33 @@
 """Recognise digits in ordinary image files with a trained model.
 
-    python -m backprop.predict runs/RUN my-digit.png photo.jpg
-    python -m backprop.predict runs/RUN/model.npz *.png --json
+    python -m backprop.predict runs/RUN my-digit.png photo.jpg   # or --json
     python -m backprop.predict runs/RUN seven.jpg --show
     python -m backprop.predict runs/RUN cheque.jpg --multi --show
 
 Each image (PNG, JPEG, ...; any size, colour or grey, dark ink on light paper
 or light on dark, a clean drawing or a photo of a page) is prepared the way
-MNIST was (``backprop.app.photos.prepare``): the paper's uneven light and
-texture removed and the ink thresholded (``backprop.app.photos.ink``), the
-digit found among the pieces of ink, specks left out
-(``backprop.app.photos.segment``), cropped, scaled into a 20x20
-box and centred by its centre of mass in 28x28; then classified. For each file
-one line: the predicted digit, its probability and the runner-up; with
-``--json`` one JSON object per line instead. An image that holds several digits
-gets a note saying so (``digits_in_image`` with ``--json``). ``--multi`` reads
-every digit of a number instead (a form, a cheque), row by row, each row left
-to right, touching digits cut apart (or, where no clean cut is found, ``?``),
-each prepared exactly as a single digit is, and prints the number and each
-digit's probability::
-
-    cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98, 6 0.95)
-
-(with ``--json``: ``file``, ``number`` and ``digits``, each digit's reading
-with its ``box``, ``[left, top, right, bottom]`` in the image's pixels).
-``--show`` writes ``NAME.prepared.png``: the original next to the prepared
-input, or with ``--multi`` the original with a box round each digit and the
-prepared digits below (an existing picture is replaced only with
-``--overwrite``); the original is drawn shrunk to at most ``SHOW_SIDE``
-pixels, and with ``--multi`` only the first ``MAX_PANELS`` prepared digits
-are drawn. A file that cannot be read or prepared, or holds no digit (a blank
-image, noise, too small), gets one line on stderr; the others are still
-recognised, and the exit status is 1 at the end. File names are printed as
-one line: a newline or another control character in a name is escaped
-(a backslash and ``n``), and each byte that is not UTF-8 as a
-backslash, ``x`` and two hex digits.
-A model trained on Fashion-MNIST gets Fashion-MNIST's preparation and names.
+MNIST was (``backprop.app.photos.prepare``): the paper's light and texture
+removed, the ink thresholded (``backprop.app.photos.ink``), the digit found
+among the pieces of ink (``backprop.app.photos.segment``), cropped, scaled
+into a 20x20 box and centred by its centre of mass in 28x28; then
+classified. For each file one line: the digit, its probability and the
+runner-up (``--json``: one JSON object per line). An image that holds several
+digits gets a note saying so (``digits_in_image``). ``--multi`` reads every
+digit of a number (a form, a cheque), row by row, each row left to right,
+touching digits cut apart (or, where no clean cut is found, ``?``), each
+prepared as a single digit is: ``cheque.jpg: 2026  (2 0.99, 0 0.97, 2 0.98,
+6 0.95)`` (``--json``: ``file``, ``number`` and ``digits``, each with its
+``box``, ``[left, top, right, bottom]`` in the image's pixels). ``--show``
+writes ``NAME.prepared.png``: the original (shrunk to at most ``SHOW_SIDE``
+pixels) beside the prepared input, or with ``--multi`` boxed, the first
+``MAX_PANELS`` prepared digits below (an existing picture is replaced only
+with ``--overwrite``). A file that cannot be read or prepared, or holds no
+digit (blank, noise, too small), gets one line on stderr; the others are
+still recognised, and the exit status is 1 at the end. A newline or another
+control character in a file name is printed escaped (a backslash and ``n``),
+a byte that is not UTF-8 as a backslash, ``x`` and two hex digits. A model
+trained on Fashion-MNIST gets Fashion-MNIST's preparation and names; an
+``.onnx`` file (``backprop export``) runs in onnxruntime.
 """
 
 from __future__ import annotations
@@ -59,6 +51,7 @@ from backprop.app.commands.flags_and_errors import (
 from backprop.app.evaluation import plots
 from backprop.app.evaluation.outputs import predict_all
 from backprop.app.evaluation.pages import MAX_PANELS, plot_found_digits
+from backprop.app.onnx_model import OnnxModel, is_onnx
 from backprop.app.photos.prepare import (
     RECIPES,
     SIDE,
@@ -112,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "image file with a trained model.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("model", type=Path, help="a run folder or its model.npz")
+    p.add_argument(
+        "model", type=Path, help="a run folder, its model.npz, or an exported .onnx"
+    )
     p.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
     p.add_argument(
         "--multi",
@@ -162,13 +157,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Recognise each image the flags name; the body of ``main``."""
-    model, ckpt, _ = load_model(args.model)
+    if is_onnx(args.model):  # written by backprop export: run by onnxruntime
+        model = OnnxModel(args.model)
+        config = model.config
+    else:
+        model, ckpt, _ = load_model(args.model)
+        config = ckpt.config
     if model.sizes[0] != SIDE * SIDE:
         raise DataError(
             f"{args.model}: the model takes {model.sizes[0]} inputs, "
             f"not {SIDE}x{SIDE} images"
         )
-    dataset, _ = saved_data(args.model, ckpt.config)
+    dataset, _ = saved_data(args.model, config)
     names = class_names_for(dataset, model.sizes[-1])
     recipe = args.recipe if args.recipe != "auto" else dataset
     recipe = recipe if recipe in RECIPES else "mnist"
