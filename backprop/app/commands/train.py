@@ -24,6 +24,7 @@ from backprop.app.commands.flags_and_errors import (
     add_engine_flags,
     add_output_flags,
     add_training_flags,
+    engine_config,
     file_path,
     on_interrupt,
     parse_with_typed,
@@ -80,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
     args, typed = parse_with_typed(parser, argv, RUN_DEFINING)
-    cfg = EngineConfig.from_namespace(args)
+    cfg = engine_config(args, typed)
     with reported_errors(parser) as status:
         resume = args.resume
         if resume is None:  # usage errors come before the folder's checks
             cfg.validate()
             xp = get_xp(resolve_device(cfg.device, announce=False))
-            resolve_kernels(cfg.kernels, xp, announce=False)
+            resolve_kernels(cfg.kernels, xp, announce=False)  # fused: Numba?
         elif resume.is_dir():  # a run folder: its checkpoint
             resume = resume / MODEL_FILE
         out = args.out
