@@ -36,13 +36,11 @@ from backprop.app.runs import (
 )
 from backprop.cnn import CNN, describe
 from backprop.device import to_numpy
-from backprop.errors import BackpropError, ConfigError, OutputError
+from backprop.errors import ConfigError, OutputError
 from backprop.model import MLP
+from tf_reference import keras_cnn
+from tf_reference.conversion import ConversionError
 from tf_reference.paper_model import Dense, Sequential, keras, paper_model, tf
-
-
-class ConversionError(BackpropError):
-    """Engine parameters and a TensorFlow or Keras model do not fit each other."""
 
 
 def check_params(params: dict[str, Any]) -> list[int]:
@@ -356,8 +354,6 @@ def run(args: argparse.Namespace) -> int:
     A run of ``--model cnn`` exports through ``tf_reference.keras_cnn``, and a
     Keras model with ``Conv2D`` layers imports as a CNN's checkpoint.
     """
-    from tf_reference import keras_cnn  # it imports this module
-
     if args.command == "export":
         ckpt = load_checkpoint(find_model(args.checkpoint)[0])
         check_target(args.keras_file, args.overwrite)
