@@ -2,6 +2,7 @@
 
     python -m backprop.train                 # the paper's experiment, 20 epochs
     python -m backprop.train --device gpu    # the same on CuPy
+    python -m backprop.train --model cnn     # LeNet-5 (backprop.cnn) instead
     python -m backprop.train --help
 
 Each epoch: shuffle without replacement, one Adam step per batch, then the
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = EngineConfig()
     p = Parser(
         prog=prog("train"),
-        description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
+        description="Train an MLP (or, with --model cnn, LeNet-5) on MNIST with "
+        "hand-written backprop (NumPy or CuPy).",
         formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
