@@ -1,26 +1,21 @@
 """A convolutional network built from the layers: convolutions, pooling, dense.
 
-``CNN`` has ``MLP``'s interface (``params`` as views into ``flat``,
-``forward``, ``backward``, ``loss_and_grads``, ``predict_proba``,
-``from_params``), so ``Adam``, ``training.reference_step`` and
-``training.train_epoch`` use it unchanged. It takes the same flat (N, 784)
-rows as the MLP and reshapes them to (N, 28, 28, 1) images inside.
-
-A network is described by ``layers``, a tuple of layer specs, and the
-``input_shape`` (H, W, C) of its images:
+``CNN`` has ``MLP``'s interface (``params`` as views into ``flat``, ``forward``,
+``backward``, ``loss_and_grads``, ``predict_proba``, ``from_params``, ``sizes``),
+so ``Adam`` and ``backprop.loop`` use it unchanged. It takes flat (N, 784) rows
+and reshapes them to (N, 28, 28, 1) inside. ``layers`` (layer specs) and
+``input_shape`` (H, W, C) describe a network:
 
 * ``("conv", kernel, filters, padding, stride)``: a kernel x kernel
   convolution, then ReLU; parameters ``convK.w`` (KH, KW, C, F), ``convK.b``.
 * ``("pool", pool, stride)``: max-pooling, no parameters.
-* ``("dense", width)``: a dense layer, then ReLU except on the last layer,
-  whose outputs are the logits; parameters ``denseK.w`` (D, H), ``denseK.b``.
-  The first dense layer flattens the images row-major, (N, H, W, C) ->
-  (N, H*W*C), as Keras's ``Flatten`` does, so weights copy to Keras as they are.
+* ``("dense", width)``: dense, then ReLU except on the last (logits) layer;
+  ``denseK.w`` (D, H), ``denseK.b``. The first flattens the images row-major,
+  (N, H, W, C) -> (N, H*W*C), as Keras's ``Flatten``, so weights copy as they are.
 
-``LENET5``, the default, is LeNet-5's shape (LeCun et al., 1998) with ReLU and
-max-pooling: a 5x5 "same" convolution to 6 maps of 28x28, pooling to 14x14,
-a 5x5 "valid" convolution to 16 maps of 10x10, pooling to 5x5x16 = 400, then
-dense 120, 84 and 10: 61,706 parameters (the paper's MLP has 101,770).
+``LENET5``, the default, is LeNet-5 (LeCun et al., 1998) with ReLU and max-pooling:
+5x5 "same" conv to 6 maps of 28x28, pool to 14x14, 5x5 "valid" conv to 16 maps
+of 10x10, pool to 5x5x16 = 400, dense 120, 84, 10: 61,706 parameters.
 """
 
 from __future__ import annotations
@@ -163,6 +158,12 @@ class CNN:
             "input_shape": list(self.input_shape),
             "layers": [list(layer) for layer in self.layers],
         }
+
+    @property
+    def sizes(self) -> list[int]:
+        """Pixels per image, then each dense layer's width, like an MLP's ``sizes``."""
+        dense = [int(layer[1]) for layer in self.layers if layer[0] == "dense"]
+        return [math.prod(self.input_shape), *dense]
 
     @property
     def num_classes(self) -> int:

@@ -53,8 +53,12 @@ UPDATE_EVERY = 10  # the update ratio is measured at every 10th step
 
 
 def layer_names(model: MLP) -> list[str]:
-    """``["dense1", "dense2", ...]``: the model's layers, input to output."""
-    return [f"dense{i}" for i in range(1, model.num_layers + 1)]
+    """The layers with weights, input to output, named by their parameters.
+
+    ``["dense1", "dense2"]`` for an MLP; ``["conv1", "conv2", "dense1", ...]``
+    for a ``CNN`` (a layer ``name`` owns ``name.w`` and ``name.b``).
+    """
+    return [name[: -len(".w")] for name in model.params if name.endswith(".w")]
 
 
 def squared_norms(arrays: dict[str, Array], layers: list[str], out: Array) -> Array:
@@ -82,8 +86,12 @@ def squared_norms(arrays: dict[str, Array], layers: list[str], out: Array) -> Ar
 def dead_fractions(model: MLP, probe: Array) -> Array:
     """Fraction of each hidden layer's units that are 0 for every probe row.
 
+    A convolution's unit is one of its F filters: dead when its map is 0 at
+    every position of every probe image.
+
     Args:
-        model: the model.
+        model: the model (an MLP, whose caches are ``(dense_cache, relu_out)``,
+            or a ``CNN``, whose caches start with the layer's kind).
         probe: inputs on the model's device, (P, D).
 
     Returns:
@@ -91,9 +99,12 @@ def dead_fractions(model: MLP, probe: Array) -> Array:
     """
     xp = xp_of(probe)
     _, caches = model.forward(probe)
+    outputs = [  # each ReLU's output; an MLP's caches are (dense_cache, relu_out)
+        c[2] if isinstance(c[0], str) else c[1] for c in caches if c[0] != "pool"
+    ]
     fractions = [
-        1.0 - (relu_out > 0).any(axis=0).mean()  # relu_out (P, H)
-        for _, relu_out in caches
+        1.0 - (relu_out > 0).reshape(-1, relu_out.shape[-1]).any(axis=0).mean()
+        for relu_out in outputs  # (P, H), or (P, H', W', F) for a convolution
         if relu_out is not None
     ]
     return xp.stack(fractions) if fractions else xp.zeros(0)  # (L - 1,)

@@ -4,6 +4,7 @@
     python benchmarks/compare.py                      # every implementation here
     python benchmarks/compare.py --epochs 5 --rounds 5
     python benchmarks/compare.py --only engine-fused,tf-eager --out /tmp/bench
+    python benchmarks/compare.py --models mlp,cnn     # also LeNet-5's rows
     python benchmarks/compare.py --out benchmarks/results --overwrite  # publish
 
 Each implementation of the paper's training (``workers.IMPLEMENTATIONS``)
@@ -31,6 +32,9 @@ Writes ``results.json``, ``results.md`` and ``results.png`` into ``--out``
 (default ``runs/benchmarks/``, not tracked by git); the committed results in
 ``benchmarks/results/`` are replaced only with ``--overwrite``. Flags are
 checked before anything runs.
+``--models cnn`` (or ``mlp,cnn``) adds the rows of LeNet-5 in the engine,
+PyTorch and Keras (``cnn_workers.py``); ``--quick`` runs the engine's and
+PyTorch's.
 Implementations whose library is missing (TensorFlow, PyTorch, a GPU for
 CuPy) are skipped and listed as such.
 """
@@ -50,6 +54,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cnn_workers import CNN_ROWS
 from workers import IMPLEMENTATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +71,15 @@ LABELS = {
     "matmul-bound": "float32 matrix-multiply bound (BLAS alone)",
     "sparse-bound": "sparse bound: non-zero multiply-adds at peak FMA rate",
     "adam-bound": "Adam's memory traffic at measured bandwidth",
+    "engine-cnn": "CNN (LeNet-5): engine, NumPy, reference step",
+    "pytorch-cnn": "CNN (LeNet-5): PyTorch (nn.Conv2d, Adam)",
+    "keras-cnn": "CNN (LeNet-5): Keras model.fit",
 }
+MODELS = {
+    "mlp": tuple(n for n in IMPLEMENTATIONS if n not in CNN_ROWS),
+    "cnn": CNN_ROWS,
+}
+QUICK_CNN_ROWS = ("engine-cnn", "pytorch-cnn")
 BOUND_ROWS = ("matmul-bound", "sparse-bound", "adam-bound")
 QUICK_ROWS = (
     "engine-fused",
@@ -80,7 +93,8 @@ COMMITTED = HERE / "results"  # the results the README shows
 # the rows run again with the BLAS variables unset
 NUMPY_ROWS = ("engine-fused", "engine-reference", "matmul-bound")
 BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-ENGINE = "engine-fused"  # every ratio is to this row
+ENGINE = "engine-fused"  # every MLP row's ratio is to this row
+CNN_ENGINE = "engine-cnn"  # every CNN row's ratio is to this one
 UNSET_SUFFIX = "+blas-unset"
 
 
@@ -111,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="allow replacing the committed results in benchmarks/results/",
+    )
+    p.add_argument(
+        "--models",
+        default="mlp",
+        help="comma-separated networks whose rows run: mlp (the paper's), cnn "
+        f"(LeNet-5: {', '.join(CNN_ROWS)}), or mlp,cnn",
     )
     p.add_argument(
         "--only",
@@ -183,6 +203,8 @@ def available(name: str) -> str | None:
         "tf-function": "tensorflow",
         "keras-fit": "tensorflow",
         "pytorch": "torch",
+        "keras-cnn": "tensorflow",
+        "pytorch-cnn": "torch",
     }
     if name == "engine-fused":
         from backprop.kernels import numba_status
@@ -344,9 +366,17 @@ def summarize(key: str, implementation: str, results: list[dict]) -> dict:
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """Each row's median time as a multiple of the engine's (NumPy) median."""
-    engine = next((r for r in rows if r["key"] == ENGINE and "error" not in r), None)
+    """Each row's median time as a multiple of the engine's (NumPy) median.
+
+    An MLP row is divided by ``engine-fused``'s, a CNN row by ``engine-cnn``'s.
+    """
+    engines = {
+        key: next((r for r in rows if r["key"] == key and "error" not in r), None)
+        for key in (ENGINE, CNN_ENGINE)
+    }
     for row in rows:
+        cnn = row["implementation"] in CNN_ROWS
+        engine = engines[CNN_ENGINE if cnn else ENGINE]
         if engine is not None and "error" not in row:
             row["ratio_to_engine"] = (
                 row["s_per_epoch_median"] / (engine["s_per_epoch_median"])
@@ -450,8 +480,11 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         "x engine: the row's median divided by the engine's (NumPy, environment "
-        "as given); below 1 is faster than the engine. The bound rows are no "
-        "training: each is measured in its own process.",
+        "as given; a CNN row by the engine's CNN row); below 1 is faster than "
+        "the engine. The bound rows are no training: each is measured in its "
+        "own process. The CNN rows (if any) train LeNet-5 "
+        "(backprop.cnn.LENET5, 61,706 parameters) from the same initial "
+        "weights, batch size and Adam settings; the network above is the MLP's.",
         "",
     ]
     return "\n".join(lines)
@@ -547,7 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 1 or args.rounds < 1 or args.warmup < 0:
         fail(parser, "--epochs and --rounds must be >= 1, --warmup >= 0")
     check_settings(parser, args, ("results.json", "results.md", "results.png"))
-    names = list(QUICK_ROWS if args.quick else IMPLEMENTATIONS)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models or set(models) - set(MODELS):
+        fail(parser, f"--models {args.models}: choose from {', '.join(MODELS)}")
+    quick = {"mlp": QUICK_ROWS, "cnn": QUICK_CNN_ROWS}
+    names = [n for m in models for n in (quick[m] if args.quick else MODELS[m])]
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = sorted(set(names) - set(IMPLEMENTATIONS))

@@ -37,6 +37,8 @@ The implementations (``IMPLEMENTATIONS``):
   reads parameters, gradients and both moments and writes back three: 7
   float32 per parameter) at the measured bandwidth of a NumPy ``a + b`` on
   arrays of the parameters' size (the cache level Adam works in).
+* ``engine-cnn``, ``pytorch-cnn``, ``keras-cnn``: LeNet-5 in the engine,
+  PyTorch and Keras (``cnn_workers.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cnn_workers import CNN_ROWS, run_cnn
 
 from backprop.data import NUM_CLASSES, load_dataset, load_pixels
 from backprop.device import get_xp, synchronize, to_device
@@ -73,6 +76,7 @@ IMPLEMENTATIONS = (
     "matmul-bound",
     "sparse-bound",
     "adam-bound",
+    *CNN_ROWS,  # LeNet-5: cnn_workers.py
 )
 BOUNDS = ("matmul-bound", "sparse-bound", "adam-bound")  # not training runs
 LR = 1e-3
@@ -478,6 +482,9 @@ def run(args: argparse.Namespace) -> dict:
         result = run_sparse_bound(args, data, sizes)
     elif name == "adam-bound":
         result = run_adam_bound(args, data, sizes)
+    elif name in CNN_ROWS:
+        result = run_cnn(name, args, data, timed_epochs)
+        sizes = result.pop("sizes")
     else:
         result = run_matmul_bound(args, data, sizes)
     usage = resource.getrusage(resource.RUSAGE_SELF)

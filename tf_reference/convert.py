@@ -11,7 +11,8 @@ Every check here fails with a one-line ``ConversionError``.
 
 ``export`` writes a Keras model (Dense ReLU layers, a Dense softmax layer) that
 TensorFlow can serve; ``import`` turns such a model back into an engine
-checkpoint, which ``backprop.MLP.from_params`` loads.
+checkpoint, which ``backprop.MLP.from_params`` loads. A CNN's run (``--model
+cnn``) goes through ``tf_reference.keras_cnn`` both ways.
 """
 
 from __future__ import annotations
@@ -29,17 +30,17 @@ from backprop.app.runs import (
     Checkpoint,
     find_model,
     load_checkpoint,
+    model_from_checkpoint,
     save_checkpoint,
     temporary_beside,
 )
+from backprop.cnn import CNN, describe
 from backprop.device import to_numpy
-from backprop.errors import BackpropError, ConfigError, OutputError
+from backprop.errors import ConfigError, OutputError
 from backprop.model import MLP
+from tf_reference import keras_cnn
+from tf_reference.conversion import ConversionError
 from tf_reference.paper_model import Dense, Sequential, keras, paper_model, tf
-
-
-class ConversionError(BackpropError):
-    """Engine parameters and a TensorFlow or Keras model do not fit each other."""
 
 
 def check_params(params: dict[str, Any]) -> list[int]:
@@ -272,19 +273,28 @@ def import_keras(path: str | Path) -> dict[str, np.ndarray]:
     Returns:
         ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ... as NumPy arrays.
     """
+    return keras_to_params(read_keras(path))
+
+
+def read_keras(path: str | Path) -> keras.Model:
+    """The Keras model in a ``.keras`` file, or a one-line ``ConversionError``."""
     path = Path(path)
     if not path.is_file():
         raise ConversionError(f"{path}: file not found")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = keras.saving.load_model(path, compile=False)
+            return keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many kinds on a bad file
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConversionError(
             f"{path}: not a readable Keras model ({first_line})"
         ) from None
-    return keras_to_params(model)
+
+
+def is_cnn(model: keras.Model) -> bool:
+    """Whether a Keras model has convolutions (``tf_reference.keras_cnn``'s form)."""
+    return any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,20 +349,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export or import as the flags say; the body of ``main``."""
+    """Export or import as the flags say; the body of ``main``.
+
+    A run of ``--model cnn`` exports through ``tf_reference.keras_cnn``, and a
+    Keras model with ``Conv2D`` layers imports as a CNN's checkpoint.
+    """
     if args.command == "export":
-        params = load_checkpoint(find_model(args.checkpoint)[0]).params
+        ckpt = load_checkpoint(find_model(args.checkpoint)[0])
         check_target(args.keras_file, args.overwrite)
-        export_keras(params, args.keras_file)
-        print(f"wrote {args.keras_file}: Keras model {check_params(params)}")
-    else:
-        check_target(args.checkpoint, args.overwrite)
-        params = import_keras(args.keras_file)
-        sizes = check_params(params)
-        dtype = str(params["dense1.w"].dtype)
-        config = {"sizes": sizes, "dtype": dtype, "source": str(args.keras_file)}
+        if ckpt.config.get("model") == "cnn":
+            try:
+                model = model_from_checkpoint(ckpt, "cpu")
+            except ConfigError as exc:
+                raise ConversionError(f"{args.checkpoint}: {exc}") from None
+            keras_cnn.export_cnn(model, args.keras_file)
+            print(f"wrote {args.keras_file}: Keras CNN {describe(model.layers)}")
+            return 0
+        export_keras(ckpt.params, args.keras_file)
+        print(f"wrote {args.keras_file}: Keras model {check_params(ckpt.params)}")
+        return 0
+    check_target(args.checkpoint, args.overwrite)
+    keras_model = read_keras(args.keras_file)
+    source = str(args.keras_file)
+    if is_cnn(keras_model):
+        params, layers, shape = keras_cnn.keras_cnn_to_params(keras_model)
+        model = CNN.from_params(params, layers=layers, input_shape=shape)
+        config = {"model": "cnn", "cnn": model.spec, "sizes": model.sizes}
+        config.update(dtype=model.dtype, source=source)
         save_checkpoint(args.checkpoint, Checkpoint(params, config=config))
-        print(f"wrote {args.checkpoint}: engine parameters {sizes} {dtype}")
+        print(f"wrote {args.checkpoint}: engine CNN {describe(model.layers)}")
+        return 0
+    params = keras_to_params(keras_model)
+    sizes = check_params(params)
+    dtype = str(params["dense1.w"].dtype)
+    config = {"sizes": sizes, "dtype": dtype, "source": source}
+    save_checkpoint(args.checkpoint, Checkpoint(params, config=config))
+    print(f"wrote {args.checkpoint}: engine parameters {sizes} {dtype}")
     return 0
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from backprop.cnn import CNN, normalise_layers
 from backprop.device import to_numpy
 from backprop.errors import ConfigError
-from tf_reference.convert import ConversionError
+from tf_reference.conversion import ConversionError
 from tf_reference.paper_model import keras
 
 

@@ -16,6 +16,8 @@ from typing import TypeVar
 from backprop.errors import ConfigError
 
 C = TypeVar("C", bound="TrainConfig")
+MODELS = ("mlp", "cnn")  # --model: the paper's dense network, or LeNet-5
+CNN_HIDDEN = (120, 84)  # LeNet-5's dense widths, --hidden's default with --model cnn
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,13 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EngineConfig(TrainConfig):
-    """A run of the engine: the shared settings plus the engine's own."""
+    """A run of the engine: the shared settings plus the engine's own.
 
+    With ``model="cnn"`` the network is ``backprop.cnn.CNN``: LeNet-5's
+    convolutions and pooling, then dense layers of the ``hidden`` widths.
+    """
+
+    model: str = "mlp"
     device: str = "auto"
     init: str = "paper"
     adam: str = "keras"
@@ -70,6 +77,15 @@ class EngineConfig(TrainConfig):
     def validate(self) -> None:
         """Raise ConfigError naming the first value out of range."""
         super().validate()
+        if self.model not in MODELS:
+            raise ConfigError(
+                f"unknown --model {self.model!r}; choose one of {', '.join(MODELS)}"
+            )
+        if self.model == "cnn" and self.kernels == "fused":
+            raise ConfigError(
+                "--kernels fused is the MLP's; --model cnn trains with --kernels "
+                "reference (or auto)"
+            )
         s = self.augment_strength
         if not (math.isfinite(s) and 0 < s <= 4):
             raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")

@@ -34,6 +34,7 @@ from backprop.app.config import EngineConfig
 from backprop.app.evaluation.metrics import classification_report, format_report
 from backprop.app.finite import check_finite
 from backprop.app.memory import check_fits
+from backprop.app.networks import make_model, network_name, run_kernels
 from backprop.app.records import PAPER_RESULTS, epoch_line, epoch_record, headline
 from backprop.app.runs import (
     CONFIG_FILE,
@@ -50,10 +51,11 @@ from backprop.app.runs import (
     resume_config,
     write_json,
 )
+from backprop.cnn import CNN
 from backprop.data import CLASS_NAMES, NUM_CLASSES, load_pixels, to_inputs
 from backprop.device import get_xp, resolve_device, to_device, to_numpy
 from backprop.diagnostics import PROBE_SIZE, Diagnostics
-from backprop.kernels import make_step, resolve_kernels
+from backprop.kernels import make_step
 from backprop.loop import Array, Step, loss_and_accuracy, train_epoch
 from backprop.model import MLP
 from backprop.optim import Adam
@@ -86,7 +88,7 @@ class Run:
     cfg: EngineConfig
     device: str
     kernels: str
-    model: MLP
+    model: MLP | CNN
     opt: Adam
     rng: np.random.Generator
     step: Step
@@ -141,8 +143,7 @@ def build(
         ConfigError: the run already holds ``cfg.epochs`` epochs.
     """
     xp = get_xp(device)
-    sizes = [pixels.shape[1], *cfg.hidden, NUM_CLASSES]
-    model = MLP(sizes, rng=rng, dtype=cfg.dtype, device=device, init=cfg.init)
+    model = make_model(cfg, pixels.shape[1], rng, device)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
     history: list[dict] = []
     if ckpt is not None:
@@ -185,6 +186,8 @@ def build(
         config={**dataclasses.asdict(cfg), "device": device, "kernels": kernels},
     )
     run.config["sizes"] = model.sizes
+    if cfg.model == "cnn":  # what load_model rebuilds the network from
+        run.config["cnn"] = model.spec
     if data is not None:
         run.config["data"] = data  # where the data was, and its files' SHA-256
     run.step = make_step(kernels, model, opt, run.pixels, run.labels, cfg.batch_size)
@@ -286,7 +289,7 @@ def train_run(
     cfg.validate()
     device = resolve_device(cfg.device, announce=not quiet)
     xp = get_xp(device)
-    kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
+    kernels = run_kernels(cfg, xp, announce=not quiet)
     digests: dict[str, str] = {}  # the SHA-256 of the four files, by name
     (px_train, y_train), test = load_pixels(cfg.dataset, cfg.data_dir, digests)
     data = data_record(cfg.dataset, cfg.data_dir, digests)
@@ -321,8 +324,9 @@ def train_run(
         if not quiet:
             distorted = ", distorted afresh each epoch" if cfg.augment else ""
             print(
-                f"training {run.model.sizes} on {device} ({cfg.dtype}, {kernels} "
-                f"kernels), {len(px_train)} examples{distorted}; writing to {out}"
+                f"training {network_name(run.model)} on {device} ({cfg.dtype}, "
+                f"{kernels} kernels), {len(px_train)} examples{distorted}; "
+                f"writing to {out}"
             )
         fit(run, progress=not quiet, echo=not quiet)
     with run.writer.guarding(f"after training, while writing the report in {out}"):

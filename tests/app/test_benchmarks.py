@@ -369,3 +369,32 @@ def test_profile_step_densities_time_sparse_against_dense(tmp_path):
     assert [r["density"] for r in result["rows"]] == [0.1, 0.9]
     assert all(r["sparse_us"] > 0 and r["dense_us"] > 0 for r in result["rows"])
     assert "| 10% |" in (tmp_path / "crossover.md").read_text()
+
+
+def test_compare_cnn_rows_train_lenet5_beside_pytorch(tmp_path):
+    pytest.importorskip("torch")
+    proc = run_script(
+        "compare.py",
+        "--models", "cnn", "--only", "engine-cnn,pytorch-cnn",
+        "--epochs", 1, "--rounds", 1, "--warmup", 0, "--blas-env", "given",
+        "--train-limit", 64, "--test-limit", 32, "--batch-size", 32,
+        "--out", tmp_path, "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "results.json").read_text())
+    rows = {row["key"]: row for row in result["rows"]}
+    assert set(rows) == {"engine-cnn", "pytorch-cnn"}
+    for row in rows.values():
+        assert row["sizes"] == [784, 120, 84, 10]  # LeNet-5's, not the MLP's
+        assert row["train_examples"] == 64 and 0.0 <= row["test_accuracy"] <= 1.0
+    assert rows["engine-cnn"]["ratio_to_engine"] == 1.0  # CNN rows: to the CNN
+    table = (tmp_path / "results.md").read_text()
+    assert "CNN (LeNet-5): engine, NumPy, reference step" in table
+
+
+def test_compare_models_flag_selects_and_refuses(tmp_path):
+    compare_module = load_script("compare")
+    assert not set(compare_module.MODELS["mlp"]) & set(compare_module.CNN_ROWS)
+    proc = run_script("compare.py", "--models", "mlp,rnn", "--out", tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("--models mlp,rnn: choose from mlp, cnn")

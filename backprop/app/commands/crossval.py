@@ -24,7 +24,9 @@ from backprop.app.commands.flags_and_errors import (
     add_engine_flags,
     add_output_flags,
     add_training_flags,
+    engine_config,
     on_interrupt,
+    parse_with_typed,
     run_command,
 )
 from backprop.app.config import EngineConfig
@@ -60,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, typed: set[str]) -> int:
     """Cross-validate as the flags say; the body of ``main``."""
-    cfg = EngineConfig.from_namespace(args)
+    cfg = engine_config(args, typed)
     cfg.validate()
     if args.folds < 2:
         raise ConfigError(f"--folds must be >= 2, got {args.folds}")
@@ -83,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return run_command(parser, lambda: run(args))
+    args, typed = parse_with_typed(parser, argv, ("hidden",))
+    return run_command(parser, lambda: run(args, typed))
 
 
 if __name__ == "__main__":

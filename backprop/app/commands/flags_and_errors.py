@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -25,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backprop.app.config import EngineConfig, TrainConfig
+from backprop.app.config import CNN_HIDDEN, MODELS, EngineConfig, TrainConfig
 from backprop.app.runs.folders import as_flag
 from backprop.data import DATASETS
 from backprop.device import DEVICES
@@ -254,6 +255,14 @@ def add_training_flags(p: argparse.ArgumentParser, d: TrainConfig) -> None:
 def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
     """Add the flags of ``EngineConfig`` beyond the shared ones."""
     p.add_argument(
+        "--model",
+        choices=MODELS,
+        default=d.model,
+        help="mlp: the paper's dense network; cnn: LeNet-5's convolutions and "
+        "pooling, then dense layers of the --hidden widths (default "
+        f"{','.join(map(str, CNN_HIDDEN))} with cnn)",
+    )
+    p.add_argument(
         "--device",
         choices=DEVICES,
         default=d.device,
@@ -320,3 +329,19 @@ def parse_with_typed(
     for name in set(names) - typed:
         setattr(args, name, parser.get_default(name))
     return args, typed
+
+
+def engine_config(args: argparse.Namespace, typed: set[str]) -> EngineConfig:
+    """The ``EngineConfig`` the flags name.
+
+    ``--model cnn`` without ``--hidden`` gets LeNet-5's dense widths
+    (``CNN_HIDDEN``).
+
+    Args:
+        args: the parsed flags.
+        typed: the run-defining flags the user typed (``parse_with_typed``).
+    """
+    cfg = EngineConfig.from_namespace(args)
+    if cfg.model == "cnn" and "hidden" not in typed:
+        cfg = dataclasses.replace(cfg, hidden=CNN_HIDDEN)
+    return cfg

@@ -2,6 +2,7 @@
 
     python -m backprop.train                 # the paper's experiment, 20 epochs
     python -m backprop.train --device gpu    # the same on CuPy
+    python -m backprop.train --model cnn     # LeNet-5 (backprop.cnn) instead
     python -m backprop.train --help
 
 Each epoch: shuffle without replacement, one Adam step per batch, then the
@@ -24,6 +25,7 @@ from backprop.app.commands.flags_and_errors import (
     add_engine_flags,
     add_output_flags,
     add_training_flags,
+    engine_config,
     file_path,
     on_interrupt,
     parse_with_typed,
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = EngineConfig()
     p = Parser(
         prog=prog("train"),
-        description="Train an MLP on MNIST with hand-written backprop (NumPy or CuPy).",
+        description="Train an MLP (or, with --model cnn, LeNet-5) on MNIST with "
+        "hand-written backprop (NumPy or CuPy).",
         formatter_class=HelpFormatter,
     )
     add_training_flags(p, d)
@@ -80,13 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
     args, typed = parse_with_typed(parser, argv, RUN_DEFINING)
-    cfg = EngineConfig.from_namespace(args)
+    cfg = engine_config(args, typed)
     with reported_errors(parser) as status:
         resume = args.resume
         if resume is None:  # usage errors come before the folder's checks
             cfg.validate()
             xp = get_xp(resolve_device(cfg.device, announce=False))
-            resolve_kernels(cfg.kernels, xp, announce=False)
+            resolve_kernels(cfg.kernels, xp, announce=False)  # fused: Numba?
         elif resume.is_dir():  # a run folder: its checkpoint
             resume = resume / MODEL_FILE
         out = args.out

@@ -20,11 +20,10 @@ from backprop.app.config import EngineConfig
 from backprop.app.finite import first_non_finite
 from backprop.app.memory import check_fits
 from backprop.app.runs.provenance import data_record
-from backprop.app.trainer import build, fit
+from backprop.app.trainer import build, fit, run_kernels
 from backprop.data import NUM_CLASSES, load_pixels
 from backprop.device import get_xp, resolve_device
 from backprop.errors import ConfigError, NonFiniteLossError
-from backprop.kernels import resolve_kernels
 
 
 def stratified_folds(
@@ -77,7 +76,7 @@ def cross_validate(
     cfg.validate()
     device = resolve_device(cfg.device, announce=not quiet)
     xp = get_xp(device)
-    kernels = resolve_kernels(cfg.kernels, xp, announce=not quiet)
+    kernels = run_kernels(cfg, xp, announce=not quiet)
     digests: dict[str, str] = {}  # the SHA-256 of the four files, by name
     (x_train, y_train), (x_test, y_test) = load_pixels(
         cfg.dataset, cfg.data_dir, digests
@@ -88,7 +87,7 @@ def cross_validate(
     say = (lambda *a, **k: None) if quiet else print
     say(
         f"{folds}-fold cross-validation of "
-        f"{[x_train.shape[1], *cfg.hidden, NUM_CLASSES]} "
+        f"{[x_train.shape[1], *cfg.hidden, NUM_CLASSES]} ({cfg.model}) "
         f"on {len(y_train)} training examples, {cfg.epochs} "
         f"epoch{'s' * (cfg.epochs != 1)} per fold, on {device}"
         + (", distorted afresh each epoch (--augment)" if cfg.augment else "")

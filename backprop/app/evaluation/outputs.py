@@ -165,9 +165,21 @@ def write_evaluation(
                 title,
             )
             written.append(name)
-        plots.plot_weights(to_numpy(model.params["dense1.w"]), out / "weights.png")
+        plots.plot_weights(first_weights(model), out / "weights.png")
         written.append("weights.png")
     except DataError as exc:  # inputs that are not square images
         print(f"note: {exc}: galleries and weights.png skipped", file=sys.stderr)
     say(f"wrote {', '.join(written)} to {out}")
     return result
+
+
+def first_weights(model: Any) -> np.ndarray:
+    """The first layer's weights as (pixels, units) columns to draw as images.
+
+    An MLP's ``dense1.w`` (784, H); a CNN's first kernels ``conv1.w``
+    (KH, KW, 1, F) as (KH*KW, F), each filter a KH x KW image.
+    """
+    if "conv1.w" in model.params:
+        w = to_numpy(model.params["conv1.w"])  # (KH, KW, C, F)
+        return w.reshape(-1, w.shape[-1])  # (KH*KW*C, F)
+    return to_numpy(model.params["dense1.w"])  # (D, H)

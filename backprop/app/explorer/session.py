@@ -277,9 +277,15 @@ class Session:
 
         Raises:
             CheckpointError: the model cannot be loaded.
-            ConfigError: it does not take 28x28 images.
+            ConfigError: it does not take 28x28 images, or is a CNN.
         """
         model, ckpt, _ = load_model(path, device="cpu")
+        if not isinstance(model, MLP):  # a --model cnn run
+            raise ConfigError(
+                f"{path}: the explorer shows an MLP's hidden units and dL/dW1, and "
+                "this run is a CNN (--model cnn); read it with backprop.predict "
+                "or backprop.evaluate"
+            )
         dataset = ckpt.config.get("dataset", "mnist")
         where = Path(path).resolve()
         return cls(

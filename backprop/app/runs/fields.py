@@ -63,19 +63,20 @@ def check_meta(path: Path, meta: Any) -> dict:
 
 
 def check_params(path: Path, params: dict[str, np.ndarray]) -> None:
-    """Weights: float32 or float64 (one dtype), 1 or 2 dimensions, finite.
+    """Weights: float32 or float64 (one dtype), 1, 2 or 4 dimensions, finite.
 
-    Whether they form an MLP (names, matching shapes) is ``MLP.from_params``'s
-    check.
+    Whether they form an MLP or a CNN (names, matching shapes) is
+    ``MLP.from_params``'s or ``CNN.from_params``'s check; 4 dimensions are a
+    convolution's kernel (KH, KW, C, F).
     """
     if not params:
         raise CheckpointError(f"{path}: holds no parameters")
     dtypes = {str(p.dtype) for p in params.values()}
     for name, p in params.items():
-        if str(p.dtype) not in FLOAT_DTYPES or p.ndim not in (1, 2) or p.size == 0:
+        if str(p.dtype) not in FLOAT_DTYPES or p.ndim not in (1, 2, 4) or p.size == 0:
             raise CheckpointError(
                 f"{path}: parameter {name} is {describe(p)}; expected float32 or "
-                "float64 with 1 or 2 non-empty dimensions"
+                "float64 with 1, 2 or 4 non-empty dimensions"
             )
         if not np.isfinite(p).all():
             raise CheckpointError(f"{path}: parameter {name} holds NaN or infinity")

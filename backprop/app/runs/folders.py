@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from backprop.app.config import MODELS
 from backprop.app.runs.checkpoint import Checkpoint, load_checkpoint
 from backprop.app.runs.fields import HISTORY_KEYS, restore_rng
 from backprop.app.runs.files import not_a_file, write_json
+from backprop.cnn import CNN
 from backprop.data import DATASETS
 from backprop.device import resolve_device
 from backprop.errors import BackpropError, CheckpointError, ConfigError, DataError
@@ -46,6 +48,7 @@ CROSSVAL_FILES = ("crossval.json", "crossval.txt")
 RUN_OUTPUTS = tuple(dict.fromkeys(RUN_FILES + EVALUATION_FILES + CROSSVAL_FILES))
 # Settings that define the model and its training; a resumed run must keep them.
 RUN_DEFINING = (
+    "model",
     "hidden",
     "batch_size",
     "lr",
@@ -60,10 +63,16 @@ RUN_DEFINING = (
     "augment_fraction",
 )
 # Run-defining settings that older checkpoints lack, with what they meant then.
-ADDED_LATER = {"augment": False, "augment_strength": 1.0, "augment_fraction": 1.0}
+ADDED_LATER = {
+    "model": "mlp",
+    "augment": False,
+    "augment_strength": 1.0,
+    "augment_fraction": 1.0,
+}
 # What each run-defining setting must be in a checkpoint's config.
 SAVED_CHOICES = {"dtype": DTYPES, "dataset": DATASETS, "init": tuple(INITIALIZERS)}
 SAVED_CHOICES["adam"] = ADAM_MODES
+SAVED_CHOICES["model"] = MODELS
 C = TypeVar("C")
 
 
@@ -136,7 +145,32 @@ def find_model(path: str | Path) -> tuple[Path, Path]:
     return path, path.parent
 
 
-def load_model(path: str | Path, device: str = "cpu") -> tuple[MLP, Checkpoint, Path]:
+def model_from_checkpoint(ckpt: Checkpoint, device: str) -> MLP | CNN:
+    """The network a checkpoint's weights belong to.
+
+    An MLP, or with ``config["model"] == "cnn"`` the CNN its config's ``cnn``
+    spec (``CNN.spec``) describes; older checkpoints hold MLPs.
+
+    Raises:
+        ConfigError: the weights do not form that network, or the spec is bad.
+    """
+    if ckpt.config.get("model", "mlp") != "cnn":
+        return MLP.from_params(ckpt.params, device=device)
+    spec = ckpt.config.get("cnn")
+    if not isinstance(spec, dict) or not {"layers", "input_shape"} <= set(spec):
+        raise ConfigError("a CNN's checkpoint without its layers (config 'cnn')")
+    try:
+        layers, shape = spec["layers"], spec["input_shape"]
+        return CNN.from_params(
+            ckpt.params, layers=layers, input_shape=shape, device=device
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ConfigError(f"its CNN layers {spec!r} are not valid ({exc})") from None
+
+
+def load_model(
+    path: str | Path, device: str = "cpu"
+) -> tuple[MLP | CNN, Checkpoint, Path]:
     """Load a model saved by ``backprop.train``.
 
     Args:
@@ -147,12 +181,13 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[MLP, Checkpoint, 
         ``(model, checkpoint, folder)``: the folder is where the model file is.
 
     Raises:
-        CheckpointError: the file is missing, not ours, or not an MLP's.
+        CheckpointError: the file is missing, not ours, or not an MLP's or
+            a CNN's.
     """
     model_path, folder = find_model(path)
     ckpt = load_checkpoint(model_path)
     try:
-        model = MLP.from_params(ckpt.params, device=resolve_device(device))
+        model = model_from_checkpoint(ckpt, resolve_device(device))
     except BackpropError as exc:
         raise CheckpointError(f"{model_path}: {exc}") from None
     return model, ckpt, folder
@@ -259,14 +294,14 @@ def check_saved_config(path: Path, saved: dict[str, Any]) -> None:
 
 def restore_checkpoint(
     ckpt: Checkpoint,
-    model: MLP,
+    model: MLP | CNN,
     opt: Adam,
     rng: np.random.Generator,
     n_train: int,
     cfg: Any,
     device: str,
     path: Path | None,
-) -> MLP:
+) -> MLP | CNN:
     """Put a checkpoint's weights, Adam's state and the generator's into a run.
 
     Args:
@@ -287,7 +322,7 @@ def restore_checkpoint(
         ConfigError: it already holds ``cfg.epochs`` epochs.
     """
     try:
-        restored = MLP.from_params(ckpt.params, device=device)
+        restored = model_from_checkpoint(ckpt, device)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     steps = len(ckpt.history) * -(-n_train // cfg.batch_size)
@@ -296,7 +331,13 @@ def restore_checkpoint(
             f"{path}: Adam's step count is {ckpt.optimizer.get('t')}, but "
             f"{len(ckpt.history)} epochs of this data take {steps} steps"
         )
-    if restored.sizes != model.sizes or restored.dtype != model.dtype:
+    same = type(restored) is type(model) and restored.sizes == model.sizes
+    if isinstance(model, CNN):
+        same = same and (restored.layers, restored.input_shape) == (
+            model.layers,
+            model.input_shape,
+        )
+    if not same or restored.dtype != model.dtype:
         raise CheckpointError(
             f"{path}: its model {restored.sizes} {restored.dtype} does not match "
             "the data"

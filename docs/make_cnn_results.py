@@ -1,0 +1,142 @@
+r"""The MLP against the CNN: what finished runs measured, in docs/results/cnn.json.
+
+    python -m backprop.train --seed 0 --out runs/mlp-seed0
+    python -m backprop.train --model cnn --seed 0 --out runs/cnn-seed0
+    python docs/make_cnn_results.py runs/mlp-seed0 runs/cnn-seed0 \
+        --load-log load.log --note "what else ran on the machine"
+
+Reads each run folder's config.json and history.json (the seconds and the test
+accuracy of every epoch, as ``backprop.train`` wrote them) and writes, per
+run: the model, seed and epochs finished; the median and total seconds per
+epoch; the first epoch whose test accuracy reaches the paper's 0.976 and the
+seconds up to the end of it; the last epoch's test accuracy. A run still
+training (or stopped) is reported with the epochs it holds. The machine (CPU
+model, cores) and the load are recorded beside the numbers: ``--load-log``
+names a file of ``HH:MM:SS load1 load5 load15`` lines sampled while the runs
+trained (``while true; do echo "$(date -u +%T) $(cut -d' ' -f1-3
+/proc/loadavg)"; sleep 30; done``), summarised as the min, median and max of
+the 1-minute load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+PAPER_ACCURACY = 0.976  # the paper's MNIST test accuracy after 20 epochs
+OUT = Path(__file__).resolve().parent / "results" / "cnn.json"
+
+
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo, or the platform's."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def summarize_run(folder: Path) -> dict:
+    """One run's numbers from its config.json and history.json."""
+    config = json.loads((folder / "config.json").read_text())
+    history = json.loads((folder / "history.json").read_text())
+    seconds = [r["seconds"] for r in history]
+    reached = next(
+        (r["epoch"] for r in history if r["test_accuracy"] >= PAPER_ACCURACY), None
+    )
+    return {
+        "run": folder.name,
+        "model": config.get("model", "mlp"),
+        "network": config.get("cnn", {}).get("layers") or config.get("sizes"),
+        "kernels": config.get("kernels"),
+        "seed": config["seed"],
+        "epochs_planned": config["epochs"],
+        "epochs_finished": len(history),
+        "s_per_epoch_median": statistics.median(seconds) if seconds else None,
+        "s_per_epoch_min": min(seconds, default=None),
+        "seconds_total": sum(seconds),
+        "epoch_reaching_0.976": reached,
+        "seconds_to_0.976": sum(seconds[:reached]) if reached else None,
+        "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
+        "best_test_accuracy": max((r["test_accuracy"] for r in history), default=None),
+        "epochs": [
+            {
+                "epoch": r["epoch"],
+                "seconds": r["seconds"],
+                "test_accuracy": r["test_accuracy"],
+            }
+            for r in history
+        ],
+    }
+
+
+def load_summary(path: Path | None) -> dict | None:
+    """Min, median and max of the 1-minute load in a ``--load-log`` file."""
+    if path is None:
+        return None
+    samples = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            samples.append((parts[0], float(parts[1])))
+    if not samples:
+        return None
+    loads = [load for _, load in samples]
+    return {
+        "samples": len(samples),
+        "from": samples[0][0],
+        "to": samples[-1][0],
+        "load1_min": min(loads),
+        "load1_median": statistics.median(loads),
+        "load1_max": max(loads),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    p = argparse.ArgumentParser(prog="python docs/make_cnn_results.py")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders of backprop.train")
+    p.add_argument("--load-log", type=Path, default=None, help="sampled load (UTC)")
+    p.add_argument("--note", default="", help="what else ran on the machine")
+    p.add_argument("--out", type=Path, default=OUT, help="the JSON to write")
+    args = p.parse_args(argv)
+    missing = [str(f) for f in args.runs if not (f / "history.json").is_file()]
+    if missing:
+        p.exit(2, f"{p.prog}: error: no history.json in {', '.join(missing)}\n")
+    result = {
+        "command": "python docs/make_cnn_results.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "load": load_summary(args.load_log),
+        "load_average_now": list(os.getloadavg()),
+        "note": args.note,
+        "paper_accuracy": PAPER_ACCURACY,
+        "runs": [summarize_run(folder) for folder in args.runs],
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for run in result["runs"]:
+        print(
+            f"{run['model']} seed {run['seed']}: {run['epochs_finished']}/"
+            f"{run['epochs_planned']} epochs, {run['s_per_epoch_median']:.1f} s/epoch "
+            f"(median), 0.976 at epoch {run['epoch_reaching_0.976']} "
+            f"({run['seconds_to_0.976'] or 0:.0f} s), last {run['final_test_accuracy']}"
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
