@@ -3,7 +3,7 @@ r"""The MLP against the CNN: what finished runs measured, in docs/results/cnn.js
     python -m backprop.train --seed 0 --out runs/mlp-seed0
     python -m backprop.train --model cnn --seed 0 --out runs/cnn-seed0
     python docs/make_cnn_results.py runs/mlp-seed0 runs/cnn-seed0 \
-        --load-log load.log --note "what else ran on the machine"
+        --load-log load.log --note "what else ran on the machine" --overwrite
 
 Reads each run folder's config.json and history.json (the seconds and the test
 accuracy of every epoch, as ``backprop.train`` wrote them) and writes, per
@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-log", type=Path, default=None, help="sampled load (UTC)")
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument("--out", type=Path, default=OUT, help="the JSON to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = p.parse_args(argv)
+    if args.out.exists() and not args.overwrite:
+        p.exit(2, f"{p.prog}: error: {args.out} exists; pass --overwrite to replace it\n")
     missing = [str(f) for f in args.runs if not (f / "history.json").is_file()]
     if missing:
         p.exit(2, f"{p.prog}: error: no history.json in {', '.join(missing)}\n")
