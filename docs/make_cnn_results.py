@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = p.parse_args(argv)
     if args.out.exists() and not args.overwrite:
-        p.exit(2, f"{p.prog}: error: {args.out} exists; pass --overwrite to replace it\n")
+        p.exit(2, f"{p.prog}: error: {args.out} exists; --overwrite replaces it\n")
     missing = [str(f) for f in args.runs if not (f / "history.json").is_file()]
     if missing:
         p.exit(2, f"{p.prog}: error: no history.json in {', '.join(missing)}\n")
