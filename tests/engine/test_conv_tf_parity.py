@@ -21,6 +21,8 @@ tf = pytest.importorskip(
 )
 pytest.importorskip("tf_reference", reason="tf_reference needs TensorFlow")
 
+from parity import Measured, rel_err  # noqa: E402
+
 from backprop.cnn import CNN, LENET5  # noqa: E402
 from backprop.data import load_mnist  # noqa: E402
 from backprop.layers import (  # noqa: E402
@@ -41,29 +43,16 @@ from tf_reference.paper_model import keras, paper_loss, paper_optimizer  # noqa:
 
 pytestmark = pytest.mark.tf
 RTOL = 1e-10
-MEASURED: dict[str, float] = {}
+MEASURED = Measured()  # the largest error of each check, for the report
 
 
-def rel_err(engine, reference) -> float:
-    """max |engine - reference| / max |reference| (0 when both are all zero)."""
-    engine, reference = np.asarray(engine), np.asarray(reference)
-    assert engine.shape == reference.shape
-    scale = max(float(np.abs(reference).max(initial=0.0)), np.finfo(np.float64).tiny)
-    return float(np.abs(engine - reference).max(initial=0.0)) / scale
-
-
-def record(name: str, err: float) -> float:
-    MEASURED[name] = max(MEASURED.get(name, 0.0), err)
-    return err
+record = MEASURED.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_measured():
     yield
-    if MEASURED:
-        print("\nlargest errors measured:")
-        for name, err in sorted(MEASURED.items()):
-            print(f"  {name}: {err:.3g}")
+    MEASURED.report()
 
 
 @st.composite

@@ -24,6 +24,8 @@ tf_reference = pytest.importorskip(
     "tf_reference", reason="tf_reference is not importable"
 )
 
+from parity import Measured, rel_err  # noqa: E402
+
 from backprop.data import load_mnist  # noqa: E402
 from backprop.layers import (  # noqa: E402
     dense_backward,
@@ -51,29 +53,16 @@ pytestmark = pytest.mark.tf
 
 # Tolerances, relative to the largest magnitude of the reference gradient.
 RTOL = {"float64": 1e-10, "float32": 2e-5}
-MEASURED: dict[str, float] = {}  # the largest error of each check, for the report
+MEASURED = Measured()  # the largest error of each check, for the report
 
 
-def rel_err(engine, reference) -> float:
-    """max |engine - reference| / max |reference| (0 when both are all zero)."""
-    engine, reference = np.asarray(engine), np.asarray(reference)
-    assert engine.shape == reference.shape
-    scale = max(float(np.abs(reference).max(initial=0.0)), np.finfo(np.float64).tiny)
-    return float(np.abs(engine.astype(np.float64) - reference).max(initial=0.0)) / scale
-
-
-def record(name: str, err: float) -> float:
-    MEASURED[name] = max(MEASURED.get(name, 0.0), err)
-    return err
+record = MEASURED.record
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report_measured():
     yield
-    if MEASURED:
-        print("\nlargest errors measured:")
-        for name, err in sorted(MEASURED.items()):
-            print(f"  {name}: {err:.3g}")
+    MEASURED.report()
 
 
 dtypes = st.sampled_from(["float64", "float32"])
