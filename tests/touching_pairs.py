@@ -6,7 +6,9 @@ Every ordered pair of classes (100 pairs): two MNIST test digits that the
 tests' tiny model (``drawn_pages.train_model``) reads surely on their own,
 scaled 2x and pasted so that their strokes overlap by 2 pixels
 (``drawn_pages.touching_page``), read through ``prepare_digits``. A pair is
-read right when exactly its two digits come out, in order.
+read right when exactly its two digits come out, in order. It also counts
+how many of 200 MNIST test digits (every 50th), drawn one to a page the same
+way, come out as more than one digit.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from drawn_pages import confident_digits, digit_ink, mnist, touching_page
+from drawn_pages import confident_digits, digit_ink, mnist, number_page, touching_page
 
 from backprop.app.photos.prepare import prepare_digits
 from backprop.model import MLP
@@ -56,6 +58,11 @@ def main() -> int:
         kind = "right" if got == truth else "?" if "?" in got else "misread"
         tally["one digit" if len(got) == 1 and "?" not in got else kind] += 1
     print(f"{tally['right']} of {len(pairs)} touching pairs read right; {tally}")
+    cut = sum(
+        len(prepare_digits(number_page([digit_ink(i, 2.0)], seed=i)[0])) > 1
+        for i in range(0, 10000, 50)
+    )
+    print(f"{cut} of 200 single digits drawn one to a page cut into several")
     return 0
 
 

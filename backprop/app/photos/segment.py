@@ -24,7 +24,7 @@
 6. each digit's ink is its strong pixels grown into the weaker ink around
    them (``backprop.app.photos.ink.soft_ink``), never into pixels nearer another digit;
 7. with ``"each"``, a piece as wide as several digits (touching ones) is cut
-   at the minima of its vertical projection (``backprop.app.photos.touching``),
+   along the paths through the least ink (``backprop.app.photos.touching``),
    or, where no clean cut is found, kept whole and marked ``touching``.
 """
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backprop.app.photos.ink import Ink, soft_ink
-from backprop.app.photos.touching import cuts, digits_in
+from backprop.app.photos.touching import cuts, digits_in, pair_cut
 from backprop.errors import DataError
 
 BRIDGE = 1  # strong ink is grown by this many pixels before labelling
@@ -334,18 +334,26 @@ def split_touching(found: list[Digit]) -> list[Digit]:
     counts = digits_in([digit.box for digit in found])
     split = []
     for digit, count in zip(found, counts):
-        at = cuts(digit.ink, count) if count > 1 else None
         if count == 1:
+            path = pair_cut(digit.ink)
+            paths = None if path is None else [path]
+        else:
+            paths = cuts(digit.ink, count)
+        if count == 1 and paths is None:
             split.append(digit)
-        elif at is None:
+        elif paths is None:
             split.append(Digit(box=digit.box, ink=digit.ink, touching=count))
         else:
+            h, w = digit.ink.shape
+            columns = np.arange(w)  # (w,)
+            edges = [np.zeros(h, dtype=np.int64), *paths, np.full(h, w)]
             top, _, left, _ = digit.box
-            for a, b in zip([0, *at], [*at, digit.ink.shape[1]]):
-                part = digit.ink[:, a:b]  # (h, b - a)
+            for a, b in zip(edges[:-1], edges[1:]):  # (h,) each, a part's columns
+                inside = (columns >= a[:, None]) & (columns < b[:, None])  # (h, w)
+                part = np.where(inside, digit.ink, 0.0)  # (h, w)
                 rows = np.flatnonzero(part.any(axis=1))
                 cols = np.flatnonzero(part.any(axis=0))
                 r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-                box = (top + r0, top + r1, left + a + c0, left + a + c1)
+                box = (top + r0, top + r1, left + c0, left + c1)
                 split.append(Digit(box=box, ink=part[r0:r1, c0:c1]))  # (h', w')
     return split

@@ -11,16 +11,22 @@ piece is told by its width:
    whose width over height is ``NEIGHBOURS`` times the median of the other
    digits' (at least two of them) in the number;
 2. it holds ``round(width / (DIGIT_WIDTH * height))`` digits, at least two;
-3. it is cut at the minima of its vertical projection (the ink summed down
-   each column), each cut searched for within ``WINDOW`` of a digit's width
-   around where equal widths would put it;
+3. it is cut along paths from top to bottom through the least ink (each
+   searched for within ``WINDOW`` of a digit's width around where equal
+   widths would put it), which go round the strokes of digits whose boxes
+   overlap and cross only where they touch;
 4. a cut through more ink than ``CUT_INK`` of the fullest column's, or a
    part with fewer than ``MIN_PIXELS`` pixels of ink, is no clean cut: the
    piece is kept whole and marked as not split (``Digit.touching``), to be
    reported, never read as one digit nor dropped.
 
-Two touching digits no wider than one (a 1 beside another digit) are not
-found: their width is a single digit's.
+Two touching digits no wider than one (a 1 beside another digit) are found
+by their shape instead (``pair_cut``): a path from top to bottom near the
+piece's middle that crosses its strokes once only (where the two touch) and
+leaves two parts about as tall as the piece. A single digit has no such
+path: one through a 0, 6, 8 or 9 crosses two strokes, one through a 2, 4 or
+7 leaves a short part. Measured on 200 MNIST test digits drawn one to a page
+and 100 touching pairs (``python tests/touching_pairs.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ DIGIT_WIDTH = 0.8  # a digit's width, as a fraction of its height, when counting
 WINDOW = 0.25  # each cut is searched for this fraction of a digit's width around
 CUT_INK = 0.6  # a cut through more than this of the fullest column's ink fails
 MIN_PIXELS = 12  # a part with fewer inked pixels than this is no digit
+PAIR = 0.7  # a piece at least this wide (over its height) may be two narrow digits:
+PAIR_WINDOW = 0.25  # ... cut within this fraction of its width of its middle,
+PAIR_HEIGHT = 0.75  # ... into two parts each at least this fraction as tall,
+PAIR_SHARE = 0.2  # ... each with at least this share of its ink,
+STROKE = 0.5  # ... where the cut crosses ink over this in one stretch only
 
 
 def digits_in(boxes: list[tuple[int, int, int, int]]) -> list[int]:
@@ -57,19 +68,25 @@ def digits_in(boxes: list[tuple[int, int, int, int]]) -> list[int]:
     return counts
 
 
-def cuts(ink: np.ndarray, count: int) -> list[int] | None:
-    """The columns where a piece of ``count`` touching digits is cut.
+def cuts(ink: np.ndarray, count: int) -> list[np.ndarray] | None:
+    """The paths along which a piece of ``count`` touching digits is cut.
+
+    Each path runs from the piece's top row to its bottom, at most one column
+    aside per row, through as little ink as it can (a shortest path found by
+    dynamic programming over the rows), kept within ``WINDOW`` of a digit's
+    width around where equal widths would put the cut: so it goes round the
+    strokes of digits whose boxes overlap and crosses only where they touch.
 
     Args:
         ink: the piece's ink, (h, w) in [0, 1].
         count: how many digits it holds, at least 2.
 
     Returns:
-        the ``count - 1`` columns, increasing (each starts a part), or None
-        when no clean cut is found (see the module).
+        ``count - 1`` paths, left to right, each (h,) int: in each row the
+        first column of the part to its right; or None when no clean cut is
+        found (see the module).
     """
-    column = ink.sum(axis=0)  # (w,), the vertical projection
-    width = column.size
+    h, width = ink.shape
     step = width / count
     found = []
     for j in range(1, count):
@@ -77,12 +94,67 @@ def cuts(ink: np.ndarray, count: int) -> list[int] | None:
         high = min(width - 1, round(j * step + WINDOW * step) + 1)
         if high <= low:
             return None
-        at = low + int(np.argmin(column[low:high]))
-        if column[at] > CUT_INK * column.max():
+        path = cheapest_path(ink[:, low:high]) + low  # (h,)
+        crossed = ink[np.arange(h), path].sum()
+        if crossed > CUT_INK * ink.sum(axis=0).max():
             return None
-        found.append(at)
-    edges = [0, *found, width]
+        found.append(path)
+    columns = np.arange(width)  # (w,)
+    edges = [np.zeros(h, dtype=np.int64), *found, np.full(h, width)]
     for a, b in zip(edges[:-1], edges[1:]):
-        if b <= a or np.count_nonzero(ink[:, a:b]) < MIN_PIXELS:
+        inside = (columns >= a[:, None]) & (columns < b[:, None])  # (h, w)
+        if np.any(b < a) or np.count_nonzero(ink[inside]) < MIN_PIXELS:
             return None
     return found
+
+
+def cheapest_path(ink: np.ndarray) -> np.ndarray:
+    """The top-to-bottom path through the least ink, moving at most one column a row.
+
+    Args:
+        ink: (h, w) in [0, 1].
+
+    Returns:
+        (h,) int, the path's column in each row.
+    """
+    h, w = ink.shape
+    cost = ink.astype(np.float64).copy()  # (h, w), the least ink down to each pixel
+    came = np.zeros((h, w), dtype=np.int64)  # (h, w), the column one row up
+    for r in range(1, h):
+        above = np.pad(cost[r - 1], 1, constant_values=np.inf)  # (w + 2,)
+        options = np.stack([above[:-2], above[1:-1], above[2:]])  # (3, w)
+        choice = np.argmin(options, axis=0)  # (w,), 0 1 2: left, straight, right
+        came[r] = np.arange(w) + choice - 1
+        cost[r] += options[choice, np.arange(w)]
+    path = np.empty(h, dtype=np.int64)  # (h,)
+    path[-1] = int(np.argmin(cost[-1]))
+    for r in range(h - 1, 0, -1):
+        path[r - 1] = came[r, path[r]]
+    return path
+
+
+def pair_cut(ink: np.ndarray) -> np.ndarray | None:
+    """The path that cuts a piece no wider than one digit into two touching ones.
+
+    Args:
+        ink: the piece's ink, (h, w) in [0, 1].
+
+    Returns:
+        (h,) int, in each row the first column of the right part, or None
+        when the piece looks like one digit (see the module).
+    """
+    h, w = ink.shape
+    low, high = round((0.5 - PAIR_WINDOW) * w), round((0.5 + PAIR_WINDOW) * w) + 1
+    if w < PAIR * h or high - low < 2:
+        return None
+    path = cheapest_path(ink[:, low:high]) + low  # (h,)
+    crossed = ink[np.arange(h), path] > STROKE  # (h,)
+    stretches = int(crossed[0]) + int(np.count_nonzero(crossed[1:] & ~crossed[:-1]))
+    left = np.arange(w) < path[:, None]  # (h, w)
+    for part in (np.where(left, ink, 0.0), np.where(left, 0.0, ink)):  # (h, w) each
+        rows = np.flatnonzero(part.max(axis=1) > STROKE)
+        if rows.size == 0 or rows[-1] - rows[0] + 1 < PAIR_HEIGHT * h:
+            return None
+        if part.sum() < PAIR_SHARE * ink.sum():
+            return None
+    return path if stretches <= 1 else None
