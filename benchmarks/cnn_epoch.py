@@ -8,16 +8,22 @@ ReLU, max-pool 2, conv 5x5x16 "valid", ReLU, max-pool 2, dense 120, 84, 10)
 in float32 with Adam (lr 0.001), batch 256, from the same initial weights and
 in the same batch order, on the bundled MNIST:
 
-* ``engine``: the lectures' reference step, ``CNN.loss_and_grads`` then
-  ``Adam.step``, once per batch (what ``train_epoch`` runs);
+* ``reference``: the lectures' reference step, ``CNN.loss_and_grads`` then
+  ``Adam.step``, once per batch (``backprop.loop.ReferenceStep``);
+* ``fused``: the same step with each convolution's ReLU and max-pool fused
+  into one Numba pass (``backprop.kernels.cnn_step.FusedCNNStep``, what
+  ``--kernels auto`` trains with); its results equal the reference's bit for
+  bit;
 * ``pytorch``: ``nn.Conv2d``, ``nn.MaxPool2d``, ``nn.Linear``,
   ``F.cross_entropy``, ``torch.optim.Adam``; it flattens the images in the
   engine's (H, W, C) order, so the two compute the same function.
 
-Each round times one epoch of each, alternating which goes first, in one
-process, so load from elsewhere on the machine falls on both alike; the ratio
-of each round is engine / PyTorch (above 1: the engine is slower), and the
-summary is the median of those ratios. ``--max-steps`` times the first steps
+Both engine steps read the uint8 images and scale each batch, as training
+does; PyTorch's images are scaled once before. Each round times one epoch of
+each, in an order that turns from round to round, in one process, so load
+from elsewhere on the machine falls on all alike; the ratios of each round are
+engine / PyTorch (above 1: the engine is slower), and the summary is the
+median of those ratios. ``--max-steps`` times the first steps
 of each epoch only (quick runs). Prints a Markdown table naming the machine;
 ``--out DIR`` also writes it to ``DIR/cnn_epoch.md`` and the numbers to
 ``DIR/cnn_epoch.json``.
@@ -37,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from backprop.cnn import CNN
-from backprop.data import load_mnist
+from backprop.data import load_pixels, to_inputs
+from backprop.kernels import make_step
 from backprop.optim import Adam
 
 
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags."""
     p = argparse.ArgumentParser(
         prog="python benchmarks/cnn_epoch.py",
-        description="Time a CNN training epoch: the engine and PyTorch.",
+        description="Time a CNN training epoch: the engine's two steps and PyTorch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--rounds", type=int, default=3, help="timed epochs of each")
@@ -140,14 +147,11 @@ def blas_threads() -> int | None:
     return found[0] if found else None
 
 
-def engine_epoch(model, opt, x, y, order, batch_size: int, steps: int) -> float:
-    """One epoch of the reference step in the given order; returns the mean loss."""
+def engine_epoch(step, order, batch_size: int, steps: int) -> float:
+    """One epoch of an engine step in the given order; returns the mean loss."""
     total = 0.0
     for i in range(steps):
-        batch = order[i * batch_size : (i + 1) * batch_size]  # (B,)
-        loss, grads = model.loss_and_grads(x[batch], y[batch])
-        opt.step(model.params, grads)
-        total += float(loss)
+        total += float(step(order[i * batch_size : (i + 1) * batch_size]).loss)
     return total / steps
 
 
@@ -162,16 +166,23 @@ def markdown(result: dict) -> str:
         f"end {load}. {result['steps_per_epoch']} steps of "
         f"{result['batch_size']} images per epoch, float32.",
         "",
-        "| round | engine (s) | PyTorch (s) | engine / PyTorch |",
-        "| --- | --- | --- | --- |",
+        "| round | reference (s) | fused (s) | PyTorch (s) | reference / PyTorch "
+        "| fused / PyTorch |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in result["rounds"]:
         s = row["seconds"]
-        ratio = s["engine"] / s["pytorch"]
         lines.append(
-            f"| {row['round']} | {s['engine']:.1f} | {s['pytorch']:.1f} | {ratio:.2f} |"
+            f"| {row['round']} | {s['reference']:.1f} | {s['fused']:.1f} | "
+            f"{s['pytorch']:.1f} | {s['reference'] / s['pytorch']:.2f} | "
+            f"{s['fused'] / s['pytorch']:.2f} |"
         )
-    lines += ["", f"Median ratio: {result['ratio_median']:.2f}."]
+    median = result["ratio_median"]
+    lines += [
+        "",
+        f"Median ratios: reference / PyTorch {median['reference']:.2f}, "
+        f"fused / PyTorch {median['fused']:.2f}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -185,39 +196,53 @@ def main(argv: list[str] | None = None) -> int:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=args.threads)  # NumPy's BLAS, for this process
-    (x, y), _ = load_mnist("float32")
-    x, y = x[: args.train_size], y[: args.train_size]
+    (pixels, y), _ = load_pixels("mnist")
+    pixels, y = pixels[: args.train_size], y[: args.train_size]
+    x = to_inputs(pixels, "float32")  # (N, 784), for PyTorch
     steps = -(-len(x) // args.batch_size)
     steps = steps if args.max_steps is None else min(steps, args.max_steps)
-    engine = CNN(seed=args.seed)
-    twin = torch_twin(engine)
-    engine_opt = Adam()
+    engines = {}
+    for kernels in ("reference", "fused"):
+        model = CNN(seed=args.seed)  # the same weights for all three
+        engines[kernels] = make_step(
+            kernels, model, Adam(), pixels, y, args.batch_size
+        )  # the fused one compiles here
+    twin = torch_twin(model)
     torch_opt = torch.optim.Adam(twin.parameters(), lr=1e-3, eps=1e-7)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     rng = np.random.default_rng(args.seed)
     rows = []
+    names = ["reference", "fused", "pytorch"]
     for r in range(args.rounds):
         order = rng.permutation(len(x))
         times, losses = {}, {}
-        for name in ("engine", "pytorch") if r % 2 == 0 else ("pytorch", "engine"):
+        for name in names[r % 3 :] + names[: r % 3]:
             start = time.perf_counter()
-            if name == "engine":
-                losses[name] = engine_epoch(
-                    engine, engine_opt, x, y, order, args.batch_size, steps
-                )
-            else:
+            if name == "pytorch":
                 losses[name] = torch_epoch(
                     twin, torch_opt, tx, ty, order, args.batch_size, steps
+                )
+            else:
+                losses[name] = engine_epoch(
+                    engines[name], order, args.batch_size, steps
                 )
             times[name] = time.perf_counter() - start
         rows.append({"round": r + 1, "seconds": times, "mean_loss": losses})
         print(
-            f"round {r + 1}: engine {times['engine']:.2f} s, pytorch "
-            f"{times['pytorch']:.2f} s, ratio {times['engine'] / times['pytorch']:.2f}"
-            f" (mean loss {losses['engine']:.4f} / {losses['pytorch']:.4f})",
+            f"round {r + 1}: reference {times['reference']:.2f} s, fused "
+            f"{times['fused']:.2f} s, pytorch {times['pytorch']:.2f} s; ratios "
+            f"{times['reference'] / times['pytorch']:.2f}, "
+            f"{times['fused'] / times['pytorch']:.2f} (mean loss "
+            f"{losses['reference']:.4f} / {losses['fused']:.4f} / "
+            f"{losses['pytorch']:.4f})",
             flush=True,
         )
-    ratios = [row["seconds"]["engine"] / row["seconds"]["pytorch"] for row in rows]
+    ratios = {
+        name: statistics.median(
+            row["seconds"][name] / row["seconds"]["pytorch"] for row in rows
+        )
+        for name in ("reference", "fused")
+    }
     result = {
         "machine": {
             "cpu": cpu_model(),
@@ -231,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps_per_epoch": steps,
         "batch_size": args.batch_size,
         "rounds": rows,
-        "ratio_median": statistics.median(ratios),
+        "ratio_median": ratios,
     }
     print("\n" + markdown(result))
     if args.out is not None:

@@ -238,6 +238,7 @@ def test_the_readme_gives_the_engines_size():
     engine = [MODULES[n] for n in ENGINE] + [MODULES[n] for n in SHIMS]
     core = [ROOT / "backprop" / f"{n}.py" for n in CORE_FILES]
     app = [MODULES[n] for n in APP]
+
     def number(pattern: str) -> int:
         return int(re.search(pattern, text)[1].replace(",", ""))
 

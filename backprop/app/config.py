@@ -81,11 +81,6 @@ class EngineConfig(TrainConfig):
             raise ConfigError(
                 f"unknown --model {self.model!r}; choose one of {', '.join(MODELS)}"
             )
-        if self.model == "cnn" and self.kernels == "fused":
-            raise ConfigError(
-                "--kernels fused is the MLP's; --model cnn trains with --kernels "
-                "reference (or auto)"
-            )
         s = self.augment_strength
         if not (math.isfinite(s) and 0 < s <= 4):
             raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")

@@ -3,8 +3,8 @@
 ``--model mlp`` (the default) is the paper's dense network of ``--hidden``
 widths; ``--model cnn`` is ``backprop.cnn.CNN`` with LeNet-5's convolutions
 and pooling, then dense layers of the ``--hidden`` widths (LeNet-5's 120, 84
-unless typed). The fused kernels are the MLP's: a CNN always trains with the
-reference step.
+unless typed). Both train with the fused kernels where Numba imports
+(``backprop.kernels.make_step``).
 """
 
 from __future__ import annotations
@@ -58,18 +58,14 @@ def make_model(
 
 
 def run_kernels(cfg: EngineConfig, xp: Any, *, announce: bool) -> str:
-    """``--kernels`` resolved for the model: a CNN always takes the reference step.
+    """``--kernels`` resolved: ``"reference"`` or ``"fused"``, for either model.
 
     Args:
-        cfg: the settings (``model``, ``kernels``).
+        cfg: the settings (``kernels``).
         xp: numpy or cupy, where the run trains.
         announce: say in one line when ``auto`` chooses the reference path.
     """
-    if cfg.model == "mlp":
-        return resolve_kernels(cfg.kernels, xp, announce=announce)
-    if announce and cfg.kernels == "auto":
-        print("kernels auto: using the reference path (the fused kernels are MLP-only)")
-    return "reference"
+    return resolve_kernels(cfg.kernels, xp, announce=announce)
 
 
 def network_name(model: MLP | CNN) -> str:

@@ -25,7 +25,8 @@ Backends, one module per array library, with the same function names:
 ``"fused"``; ``kernels_for`` returns the backend module for an array module;
 ``warm_up`` compiles (or loads from Numba's on-disk cache) every kernel
 before anything is timed; ``make_step`` returns the step a run trains with,
-``backprop.loop.ReferenceStep`` or ``backprop.kernels.step.FusedStep``;
+``backprop.loop.ReferenceStep``, ``backprop.kernels.step.FusedStep`` (an MLP)
+or ``backprop.kernels.cnn_step.FusedCNNStep`` (a CNN: ReLU and pooling fused);
 ``images_changed`` tells the fused steps that read an array of training
 images that it was rewritten (``--augment``), so that they compress it again.
 Importing this package does not import Numba.
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from backprop.cnn import CNN
 from backprop.device import xp_of
 from backprop.errors import ConfigError
 from backprop.loop import Array, ReferenceStep, Step
@@ -197,10 +199,18 @@ def warm_up(kernels_module: types.ModuleType, dtype: Any) -> None:
     p, g, m, v = (np.zeros(h, dt) for _ in range(4))  # (h,) each
     k.adam_keras(p, g, m, v, 0.1, 0.001, 1e-3, 1e-7)
     k.adam_algorithm1(p, g, m, v, 0.1, 0.001, 1e-3, 1e-8, 0.1, 0.001)
+    maps = np.ones((c, h, h, n), dt).transpose(3, 1, 2, 0)  # (n, h, h, c)
+    pooled, cache = k.relu_maxpool_forward(maps, 2, 2)
+    k.relu_maxpool_backward(pooled, cache)
 
 
 def make_step(
-    kernels: str, model: MLP, opt: Adam, pixels: Array, labels: Array, batch_size: int
+    kernels: str,
+    model: MLP | CNN,
+    opt: Adam,
+    pixels: Array,
+    labels: Array,
+    batch_size: int,
 ) -> Step:
     """The step training takes: the reference, or the fused kernels.
 
@@ -214,14 +224,18 @@ def make_step(
         batch_size: the largest batch.
 
     Returns:
-        a ``Step`` for ``train_epoch``.
+        a ``Step`` for ``train_epoch``: for a CNN, ``FusedCNNStep``.
     """
     if kernels == "reference":
         return ReferenceStep(model, opt, pixels, labels)
-    from backprop.kernels.step import FusedStep  # imports nothing heavier
-
     module = kernels_for(xp_of(pixels))
     warm_up(module, model.dtype)  # compile, or load from Numba's cache, now
+    if isinstance(model, CNN):
+        from backprop.kernels.cnn_step import FusedCNNStep
+
+        return FusedCNNStep(model, opt, pixels, labels, module)
+    from backprop.kernels.step import FusedStep  # imports nothing heavier
+
     # no batch is larger than the data, so neither are the step's buffers
     rows = max(1, min(batch_size, len(pixels)))
     return FusedStep(model, opt, pixels, labels, rows, module)

@@ -67,7 +67,7 @@ def cnn_run(digits28, tmp_path_factory) -> Path:
 
 def test_a_cnn_run_records_its_model_and_loads_back_as_a_cnn(cnn_run, digits28):
     config = json.loads((cnn_run / "config.json").read_text())
-    assert config["model"] == "cnn" and config["kernels"] == "reference"
+    assert config["model"] == "cnn" and config["kernels"] == "fused"
     assert config["cnn"]["input_shape"] == [28, 28, 1]
     assert config["cnn"]["layers"][-3:] == [
         ["pool", 2, 2],
@@ -130,22 +130,29 @@ def test_resume_refuses_another_model(cnn_run, tmp_path):
     assert "Traceback" not in err
 
 
-def test_fused_kernels_are_a_usage_error_for_a_cnn(digits28, tmp_path):
-    argv = cnn_argv(digits28, tmp_path / "r", "--kernels", "fused")
-    code, _, err = run(train.main, argv)
-    assert code == 2 and "--kernels fused is the MLP's" in err
-    assert not (tmp_path / "r").exists()
-
-
-def test_auto_kernels_say_one_line_for_a_cnn(digits28, tmp_path):
-    argv = cnn_argv(digits28, tmp_path / "r", "--epochs", "1")
-    argv.remove("--quiet")
-    code, out, _ = run(train.main, argv)
-    assert code == 0
-    notes = [line for line in out.splitlines() if line.startswith("kernels")]
-    assert notes == [
-        "kernels auto: using the reference path (the fused kernels are MLP-only)"
-    ]
+def test_fused_and_reference_kernels_train_a_cnn_alike(digits28, tmp_path):
+    """``--kernels fused`` (ReLU and pooling fused) and ``reference`` write the
+    same history and weights, bit for bit; ``auto`` takes the fused step
+    without a line about kernels."""
+    pytest.importorskip("numba", reason="the fused kernels need Numba")
+    runs = {}
+    for kernels in ("fused", "reference", "auto"):
+        argv = cnn_argv(digits28, tmp_path / kernels, "--kernels", kernels)
+        argv.remove("--quiet")
+        code, out, err = run(train.main, argv)
+        assert code == 0, err
+        took = "reference" if kernels == "reference" else "fused"
+        assert f"(float32, {took} kernels)" in out
+        assert not [line for line in out.splitlines() if line.startswith("kernels")]
+        runs[kernels] = load_checkpoint(tmp_path / kernels / "model.npz")
+    for kernels in ("fused", "auto"):
+        for name, value in runs["reference"].params.items():
+            np.testing.assert_array_equal(runs[kernels].params[name], value)
+        timeless = [
+            [{k: v for k, v in h.items() if k != "seconds"} for h in r.history]
+            for r in (runs[kernels], runs["reference"])
+        ]
+        assert timeless[0] == timeless[1]
 
 
 def test_an_old_mlp_checkpoint_still_loads_and_resumes(synthetic_dir, tmp_path):
@@ -222,8 +229,6 @@ def test_crossval_trains_cnns(digits28, tmp_path):
     assert results["folds"] == 2 and len(results["fold_results"]) == 2
     assert results["config"]["model"] == "cnn"
     assert results["config"]["hidden"] == [16]
-    code, _, err = run(crossval.main, [*argv[:-3], "--kernels", "fused"])
-    assert code == 2 and "--kernels fused is the MLP's" in err
 
 
 def test_the_explorer_refuses_a_cnn_in_one_line(cnn_run):

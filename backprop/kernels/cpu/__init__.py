@@ -17,7 +17,8 @@ operations and change results.
 Arrays are expected C-contiguous (a view ``buf[:b]`` of the leading rows of a
 bigger buffer is), float32 or float64, every float argument of one call in the
 same dtype; integer arrays are int64. Shapes: N batch size, D inputs, H units
-of a layer, C classes, P parameter values. ``sparse`` holds the first layer's
+of a layer, C classes, P parameter values. ``pool`` fuses a convolution's ReLU
+and max-pooling (the CNN's step). ``sparse`` holds the first layer's
 products on the non-zero pixels (and its ``BLOCK`` and ``DENSE_ABOVE``).
 """
 
@@ -30,6 +31,7 @@ from backprop.kernels.cpu.layers import (
     relu_backward_bias_grad,
 )
 from backprop.kernels.cpu.loss import softmax_cross_entropy
+from backprop.kernels.cpu.pool import relu_maxpool_backward, relu_maxpool_forward
 from backprop.kernels.cpu.sparse import (
     PixelGroups,
     SparseImages,
@@ -59,5 +61,7 @@ __all__ = [
     "distort",
     "gather_scale",
     "relu_backward_bias_grad",
+    "relu_maxpool_backward",
+    "relu_maxpool_forward",
     "softmax_cross_entropy",
 ]
