@@ -371,6 +371,7 @@ def test_profile_step_densities_time_sparse_against_dense(tmp_path):
     assert "| 10% |" in (tmp_path / "crossover.md").read_text()
 
 
+@pytest.mark.slow
 def test_compare_cnn_rows_train_lenet5_beside_pytorch(tmp_path):
     pytest.importorskip("torch")
     proc = run_script(

@@ -16,6 +16,7 @@ pytest.importorskip("torch", reason="the benchmark compares with PyTorch (bench 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_cnn_epoch_runs_all_three_and_writes_its_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "cnn_epoch.py"),

@@ -46,6 +46,7 @@ def run_kernels(
     )
 
 
+@pytest.mark.slow  # compiles every kernel in a fresh process
 def test_no_folder_for_the_cache_compiles_in_memory():
     """What Numba says on a read-only install with a read-only home."""
     only = {"NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}  # finds none here
@@ -81,6 +82,7 @@ def test_a_read_only_install_and_home(tmp_path):
     assert len(done.stderr.strip().splitlines()) <= 1
 
 
+@pytest.mark.slow  # compiles every kernel in a fresh process
 @pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
 def test_a_truncated_cache_file_is_compiled_afresh(tmp_path, suffix):
     cache = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
