@@ -106,6 +106,14 @@ def test_train_on_mnist_equals_the_cpu(trained):
     assert_same_run(*trained)
 
 
+def test_cnn_train_equals_the_cpu(small_mnist, tmp_path):
+    """``--model cnn`` on the stand-in's GPU: the same run as on the CPU."""
+    flags = ["--epochs", "1", "--model", "cnn"]
+    gpu, cpu = train_twice(small_mnist, tmp_path, *flags)
+    assert_same_run(gpu, cpu)
+    assert json.loads((gpu / "config.json").read_text())["model"] == "cnn"
+
+
 def test_augmented_train_equals_the_cpu(small_mnist, tmp_path):
     gpu, cpu = train_twice(small_mnist, tmp_path, "--epochs", "2", "--augment")
     assert_same_run(gpu, cpu)
