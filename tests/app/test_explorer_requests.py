@@ -38,7 +38,8 @@ from backprop.app.explorer import routes as app_module  # noqa: E402
 from backprop.app.explorer import server, session  # noqa: E402
 from backprop.app.explorer.request_checks import origins_of, port_of  # noqa: E402
 from backprop.app.explorer.routes import DECODE_SLOTS, create_app  # noqa: E402
-from backprop.app.explorer.session import MAX_PIXELS, Session, prepare  # noqa: E402
+from backprop.app.explorer.session import Session  # noqa: E402
+from backprop.app.explorer.uploads import MAX_PIXELS, prepare  # noqa: E402
 from backprop.errors import DataError  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 
