@@ -588,6 +588,10 @@ def test_a_cnn_run_shows_its_feature_maps_and_steps(browser, cnn_run_dir, tmp_pa
         page.wait_for_function(IDLE)
         assert "0 step" in page.text_content("#steps")
         assert [p for _, p in shown_probabilities(page)] == probs
+        page.click("#tab-run")  # the run's curves, and conv1 ... dense2's diagnostics
+        page.wait_for_function(IDLE)
+        assert page.locator("#curves figure").count() == 2
+        assert page.locator("#diagnostics polyline").count() >= 4 + 4 + 3
         assert page.text_content("#error") == ""
         sent = [r.url for r in page.requests]
         assert all(u.startswith((url, "data:", "blob:")) for u in sent), sent
