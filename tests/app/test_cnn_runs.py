@@ -24,7 +24,7 @@ from backprop.app.runs import load_checkpoint, load_model, save_checkpoint
 from backprop.cnn import CNN
 from backprop.data import load_pixels, to_inputs
 from backprop.diagnostics import dead_fractions, layer_names
-from backprop.errors import CheckpointError, ConfigError
+from backprop.errors import CheckpointError
 from backprop.model import MLP
 
 
@@ -231,9 +231,25 @@ def test_crossval_trains_cnns(digits28, tmp_path):
     assert results["config"]["hidden"] == [16]
 
 
-def test_the_explorer_refuses_a_cnn_in_one_line(cnn_run):
-    with pytest.raises(ConfigError, match=r"this run is a CNN \(--model cnn\)"):
-        Session.from_run(cnn_run)
+def test_the_explorer_loads_a_cnn_run_and_shows_its_feature_maps(cnn_run, digits28):
+    session = Session.from_run(cnn_run)
+    model, ckpt, _ = load_model(cnn_run)
+    info = session.info()
+    assert info["model"] == "cnn" and info["source"] == "run"
+    assert info["epochs"] == len(ckpt.history) == 3
+    assert info["conv"]["filters"] == 6 and info["conv"]["map"] == [28, 28]
+    _, (px, y) = load_pixels("mnist", str(digits28))
+    x = to_inputs(px[:1], "float32")[0]  # (784,): a test digit
+    answer = session.predict(x)
+    probabilities = model.predict_proba(x.reshape(1, -1))[0]  # (10,)
+    assert answer["probabilities"] == probabilities.tolist()
+    assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-6)
+    assert np.shape(answer["maps"]) == (6, 784)
+    assert np.shape(answer["kernels"]) == (6, 25)
+    backward = session.backward(x, int(y[0]))
+    assert [np.shape(u["grad_weights"]) for u in backward["units"]] == [(25,)] * 6
+    stepped = session.step(x, int(y[0]))
+    assert stepped["steps"] == 1 and stepped["loss"] < stepped["loss_before"]
 
 
 def test_dead_filters_count_per_filter():

@@ -3,9 +3,10 @@
 Debian's ``chromium``, driven by Playwright's Python package (no browser
 download). The server is the real command, ``python -m backprop.explore RUN
 --port 0 --no-browser``, in a subprocess, over a small model trained for one
-epoch on 10,000 MNIST images. The tests draw with mouse strokes, click, step,
-reset and upload, check what the page shows against the API and the engine,
-and record every request the page makes: none may leave the loopback address.
+epoch on 10,000 MNIST images (and a small CNN, one epoch on 2,000). The tests
+draw with mouse strokes, click, step, reset and upload, check what the page
+shows against the API and the engine, and record every request the page
+makes: none may leave the loopback address.
 Screenshots go to ``tests/artifacts/`` (git-ignored).
 
 Skipped, saying why, where Playwright or a chromium cannot be had.
@@ -43,7 +44,7 @@ if CHROMIUM is None:
 
 from PIL import Image  # noqa: E402
 
-pytestmark = pytest.mark.slow  # a browser and a server: 17 s of CPU in all
+pytestmark = pytest.mark.slow  # a browser and servers: 22 s of CPU in all
 
 from backprop.app.config import EngineConfig  # noqa: E402
 from backprop.app.explorer.firstrun import train_first_run  # noqa: E402
@@ -496,3 +497,102 @@ def test_a_sure_digit_reads_and_offers_a_wrong_class(browser, sure_url):
     assert wrong[runner_up] < -0.99 and "-log p" in page.text_content("#loss")
     page.screenshot(path=ARTIFACTS / "explorer-wrong-class.png", full_page=True)
     context.close()
+
+
+# --- a CNN run: its first convolution in place of the hidden units ---------------
+
+
+@pytest.fixture(scope="module")
+def cnn_run_dir(tmp_path_factory) -> Path:
+    """A CNN run (LeNet-5's convolutions, dense 16): one epoch, 2,000 MNIST images."""
+    from backprop.app.commands import train
+
+    root = tmp_path_factory.mktemp("cnn")
+    (px_train, y_train), (px_test, y_test) = load_pixels("mnist")
+    data = root / "data"
+    data.mkdir()
+    for split, px, y, n in (
+        ("train", px_train, y_train, 2000),
+        ("test", px_test, y_test, 500),
+    ):
+        images, labels = SPLITS[split]
+        write_idx(data / f"{images}.gz", px[:n].reshape(n, 28, 28))
+        write_idx(data / f"{labels}.gz", y[:n])
+    argv = ["--model", "cnn", "--data-dir", str(data), "--out", str(root / "run")]
+    argv += ["--quiet", "--hidden", "16", "--batch-size", "40", "--lr", "0.003"]
+    assert train.main([*argv, "--epochs", "1"]) == 0
+    return root / "run"
+
+
+def painted(page, selector: str) -> list[tuple[int, int, list[int]]]:
+    """Each canvas under ``selector``: its width, height and red channel."""
+    return page.eval_on_selector_all(
+        selector,
+        "cs => cs.map(c => [c.width, c.height, Array.from(c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0))])",
+    )
+
+
+def test_a_cnn_run_shows_its_feature_maps_and_steps(browser, cnn_run_dir, tmp_path):
+    with explorer(cnn_run_dir) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.requests = []
+        context.on("request", lambda request: page.requests.append(request))
+        page.goto(url)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#probabilities > *').length"
+        )
+        page.wait_for_function(IDLE)
+        assert page.get_attribute("body", "data-model") == "cnn"
+        assert "conv5x5x6same" in page.text_content("#model-info")
+        one(page)
+        # the probabilities: the API's and the engine's for the drawn PNG
+        probs = [p for _, p in shown_probabilities(page)]
+        png = last_png(page)
+        answer = api(url, "/api/predict", png, "image/png")
+        assert probs == answer["probabilities"] and abs(sum(probs) - 1) < 1e-5
+        assert page.text_content("#prediction") == str(answer["prediction"])
+        (tmp_path / "drawn.png").write_bytes(png)
+        prepared = prepare_image(open_image(tmp_path / "drawn.png"), "mnist")
+        model, _, _ = load_model(cnn_run_dir)
+        assert model.predict_proba(prepared.reshape(1, -1))[0].tolist() == probs
+        # the feature maps in place of the hidden units, painted from the answer
+        assert page.is_visible("#maps") and page.is_hidden("#hidden")
+        canvases = painted(page, "#maps canvas")
+        assert [(w, h) for w, h, _ in canvases] == [(5, 5), (28, 28)] * 6
+        top = max(max(m) for m in answer["maps"])
+        for f, values_f in enumerate(answer["maps"]):
+            grey = np.asarray(canvases[2 * f + 1][2], dtype=float)  # (784,)
+            np.testing.assert_allclose(grey, 255 * np.asarray(values_f) / top, atol=1)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "explorer-cnn.png", full_page=True)
+
+        page.click("#probabilities > [data-class='1']")  # the backward pass
+        page.wait_for_function(IDLE)
+        pixels = answer["prepared"]
+        expected = api(url, "/api/backward", {"pixels": pixels, "label": 1})
+        assert values(page, "#grad-logits > *") == expected["grad_logits"]
+        units = page.eval_on_selector_all(
+            "#grad-weights > *", "figs => figs.map(f => Number(f.dataset.unit))"
+        )
+        assert units == list(range(6)) and page.is_hidden("#grad-hidden")
+        sizes = [(w, h) for w, h, _ in painted(page, "#grad-weights canvas")]
+        assert sizes == [(5, 5)] * 12
+        page.screenshot(path=ARTIFACTS / "explorer-cnn-backward.png", full_page=True)
+        page.click("#step")
+        page.wait_for_function(IDLE)
+        assert "1 step" in page.text_content("#steps")
+        assert [p for _, p in shown_probabilities(page)] != probs
+        page.click("#reset")
+        page.wait_for_function(IDLE)
+        assert "0 step" in page.text_content("#steps")
+        assert [p for _, p in shown_probabilities(page)] == probs
+        page.click("#tab-run")  # the run's curves, and conv1 ... dense2's diagnostics
+        page.wait_for_function(IDLE)
+        assert page.locator("#curves figure").count() == 2
+        assert page.locator("#diagnostics polyline").count() >= 4 + 4 + 3
+        assert page.text_content("#error") == ""
+        sent = [r.url for r in page.requests]
+        assert all(u.startswith((url, "data:", "blob:")) for u in sent), sent
+        context.close()

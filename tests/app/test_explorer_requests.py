@@ -35,10 +35,11 @@ from PIL import Image  # noqa: E402
 
 from backprop.app.commands import explore  # noqa: E402
 from backprop.app.explorer import routes as app_module  # noqa: E402
-from backprop.app.explorer import server, session  # noqa: E402
+from backprop.app.explorer import server, uploads  # noqa: E402
 from backprop.app.explorer.request_checks import origins_of, port_of  # noqa: E402
 from backprop.app.explorer.routes import DECODE_SLOTS, create_app  # noqa: E402
-from backprop.app.explorer.session import MAX_PIXELS, Session, prepare  # noqa: E402
+from backprop.app.explorer.session import Session  # noqa: E402
+from backprop.app.explorer.uploads import MAX_PIXELS, prepare  # noqa: E402
 from backprop.errors import DataError  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 
@@ -222,7 +223,7 @@ def test_a_huge_png_is_refused_from_its_header(client, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a refused image")
 
-    monkeypatch.setattr(session, "decode_image", no_decoding)
+    monkeypatch.setattr(uploads, "decode_image", no_decoding)
     r = client.post("/api/predict", content=bomb, headers={"content-type": "image/png"})
     assert r.status_code == 400, r.text
     message = r.json()["error"]

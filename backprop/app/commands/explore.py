@@ -5,7 +5,8 @@
     python -m backprop.explore runs/RUN --port 8080 --no-browser
 
 The page (``backprop.app.explorer``) shows the prepared 28x28 input, the hidden
-activations and the class probabilities as you draw; click the true digit to
+activations (of a CNN: its first convolution's feature maps and kernels) and
+the class probabilities as you draw; click the true digit to
 see the backward pass for that one example, and take Adam steps on it. A
 second tab shows the run's curves and training diagnostics. Everything is
 served from this machine; nothing is fetched from anywhere else. It is safe
@@ -103,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"trained into {source} (next time: python -m backprop.explore {source})")
     session = Session.from_run(source)
     sizes = "-".join(map(str, session.loaded.sizes))
-    print(f"explorer for the {sizes} model of {source} at {url_of(sock)}", flush=True)
+    name = f"CNN {session.conv['layers']}" if session.conv else f"{sizes} model"
+    print(f"explorer for the {name} of {source} at {url_of(sock)}", flush=True)
     print("press Ctrl-C to stop", flush=True)
     port = sock.getsockname()[1]
     app = create_app(session, names=names, port=port)

@@ -10,9 +10,11 @@ Starlette's plain-text 400):
 ==========================  ===================================================
 ``GET /``                   the page (``static/index.html``)
 ``GET /static/...``         its CSS and JavaScript
-``GET /api/model``          sizes, dtype, class names, the run's folder
-                            name (never its path), steps taken,
-                            ``max_body_bytes``, ``max_pixels``
+``GET /api/model``          ``model`` (``"mlp"`` or ``"cnn"``), sizes,
+                            dtype, class names, the run's folder name
+                            (never its path), steps taken,
+                            ``max_body_bytes``, ``max_pixels``; a CNN's
+                            ``conv`` (``feature_maps.conv_info``)
 ``GET /api/history``        ``{"history": [...]}``: the run's epochs
 ``POST /api/predict``       body: an image file (``image/*`` or
                             ``application/octet-stream``, at most
@@ -20,15 +22,18 @@ Starlette's plain-text 400):
                             ``{"pixels": [784 numbers in [0, 1]]}``; answer:
                             ``prepared`` (784), ``probabilities`` (C),
                             ``prediction``, ``logits`` (C), ``hidden`` (one
-                            list per hidden layer), ``losses`` and
-                            ``complement`` (C, float64: ``session.precise``),
-                            ``steps``
+                            list per hidden layer; a CNN: ``maps`` (F,
+                            OH*OW) and ``kernels`` (F, KH*KW) instead),
+                            ``losses`` and ``complement`` (C, float64:
+                            ``session.precise``), ``steps``
 ``POST /api/backward``      JSON ``{"pixels": [784], "label": k}``; answer:
                             ``loss``, ``probabilities``, ``losses``,
                             ``complement``, ``grad_logits`` (C),
                             ``grad_hidden`` (per hidden layer), ``units``
                             (``unit``, ``grad_weights`` (784), ``weights``
-                            (784) of the most responsible first-layer units)
+                            (784) of the most responsible first-layer units;
+                            a CNN: no ``grad_hidden``, and one unit per
+                            kernel, ``grad_weights`` and ``weights`` (KH*KW))
 ``POST /api/step``          JSON ``{"pixels": [784], "label": k}``: one Adam
                             step; answer: ``loss_before``,
                             ``probabilities_before``, ``losses_before``,
@@ -66,7 +71,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backprop.app.explorer.request_checks import guards
-from backprop.app.explorer.session import MAX_PIXELS, Session, check_pixels, prepare
+from backprop.app.explorer.session import Session, check_pixels
+from backprop.app.explorer.uploads import MAX_PIXELS, prepare
 from backprop.errors import BackpropError
 
 STATIC = Path(__file__).parent / "static"

@@ -3,12 +3,9 @@
 Everything the page shows is computed here, with the engine's own functions
 and no web framework, so each number can be checked against the engine:
 
-* ``prepare``: an image file's bytes (the pad's PNG, an upload) as the 784
-  inputs, exactly as ``backprop.predict`` prepares a file
-  (``backprop.app.photos.prepare``), after checking from its header that it has at most
-  ``MAX_PIXELS`` pixels;
 * ``forward``: the class probabilities (``MLP.predict_proba``) and the hidden
-  activations ``h_l = relu(h_{l-1} W_l + b_l)`` of one example;
+  activations ``h_l = relu(h_{l-1} W_l + b_l)`` of one example (of a CNN, its
+  first convolution's feature maps and kernels instead: ``feature_maps``);
 * ``precise``: ``1 - p`` and ``-log p`` in float64, which still read where a
   sure float32 model's ``p`` is exactly 1.0;
 * ``backward``: for one example and its true class ``y``, the gradients of
@@ -17,7 +14,8 @@ and no web framework, so each number can be checked against the engine:
   ``MLP.backward``), and ``dL/dW1`` (D, H1),
   of which the columns of the most responsible hidden units are returned
   (``dL/dW1[:, j] = x * dL/dz1_j``, so they are the units with the largest
-  ``|dL/dz1_j|``, ``z1`` the pre-activation);
+  ``|dL/dz1_j|``, ``z1`` the pre-activation); of a CNN, ``dL/dlogits`` and
+  every kernel of its first convolution beside its gradient;
 * ``step``: one step of Adam (lr 0.001, the engine's default mode) on that one
   example, applied to a copy of the loaded model; the Adam and the copy live
   until ``reset``.
@@ -29,17 +27,17 @@ Shapes: D = 784 inputs, H_l units of hidden layer l, C classes.
 
 from __future__ import annotations
 
-import io
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from backprop.app.photos.prepare import RECIPES, SIDE, decode_image, prepare_image
+from backprop.app.explorer import feature_maps
+from backprop.app.photos.prepare import RECIPES, SIDE
 from backprop.app.runs import load_model
+from backprop.cnn import CNN
 from backprop.data import class_names_for
 from backprop.errors import ConfigError, DataError
 from backprop.layers import relu_backward
@@ -49,61 +47,6 @@ from backprop.optim import Adam
 
 LR = 1e-3  # the paper's learning rate, for the explorer's steps
 TOP_UNITS = 8  # hidden units whose dL/dW1 column the page draws
-MAX_PIXELS = 4096 * 4096  # an upload's width x height: a 12 Mpx phone photo fits
-PEEKING = threading.Lock()  # one header read at a time (see declared_size)
-
-
-def declared_size(data: bytes) -> tuple[int, int] | None:
-    """The width and height an image file's header declares, decoding nothing.
-
-    Pillow's ``Image.open`` reads the header alone (a PNG's IHDR, a JPEG's
-    SOF, ...); the pixels are decoded by ``load``. ``None`` when Pillow cannot
-    read the header (``decode_image`` then says what is wrong).
-    """
-    from PIL import Image
-
-    try:
-        # Pillow warns of a large image on opening it; the warning filters are
-        # global, so threads that change them take turns
-        with PEEKING, warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                return img.size
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-
-
-def prepare(
-    data: bytes, recipe: str = "mnist", max_pixels: int = MAX_PIXELS
-) -> np.ndarray:
-    """An image file's bytes as the model's input, as ``predict`` prepares it.
-
-    The header's width x height is checked first, so an image that would take
-    gigabytes once decoded (a 3 MB PNG can declare 13,300 x 13,300 pixels) is
-    refused before any pixel is decoded.
-
-    Args:
-        data: a PNG, JPEG, ... file's bytes.
-        recipe: ``"mnist"`` or ``"fashion-mnist"`` (``backprop.app.photos.prepare``).
-        max_pixels: the most pixels (width x height) decoded.
-
-    Returns:
-        the prepared input, (784,) float32 in [0, 1].
-
-    Raises:
-        DataError: not an image, damaged, blank, or over ``max_pixels``.
-    """
-    size = declared_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise DataError(
-            f"the image: {size[0]}x{size[1]} pixels is over the explorer's limit "
-            f"of {max_pixels:,} pixels; shrink it first"
-        )
-    img = decode_image(data, "the image")
-    try:
-        return prepare_image(img, recipe).reshape(-1)  # (784,)
-    except DataError as exc:
-        raise DataError(f"the image: {exc}") from None
 
 
 def check_pixels(pixels: Any, size: int = SIDE * SIDE) -> np.ndarray:
@@ -139,7 +82,7 @@ def check_label(label: Any, num_classes: int) -> int:
     return label
 
 
-def forward(model: MLP, x: np.ndarray) -> dict[str, Any]:
+def forward(model: MLP | CNN, x: np.ndarray) -> dict[str, Any]:
     """One example forward: probabilities, prediction and hidden activations.
 
     Args:
@@ -149,18 +92,24 @@ def forward(model: MLP, x: np.ndarray) -> dict[str, Any]:
     Returns:
         ``probabilities`` (C,), ``prediction`` (the most probable class),
         ``logits`` (C,), ``hidden``: one list (H_l,) per hidden layer, each
-        ``relu(h_{l-1} W_l + b_l)``, and two lists (C,) that read where the
-        model is sure (``precise``): ``losses``, the loss ``-log p_c`` had
-        the label been c, and ``complement``, ``1 - p_c``.
+        ``relu(h_{l-1} W_l + b_l)`` (a CNN: ``maps`` (F, OH*OW) and
+        ``kernels`` (F, KH*KW) of its first convolution instead), and two
+        lists (C,) that read where the model is sure (``precise``):
+        ``losses``, the loss ``-log p_c`` had the label been c, and
+        ``complement``, ``1 - p_c``.
     """
     logits, caches = model.forward(x.reshape(1, -1).astype(model.dtype))  # (1, C)
     probs = softmax(logits)[0]  # (C,)
-    hidden = [relu_out[0] for _, relu_out in caches if relu_out is not None]
+    if isinstance(model, CNN):
+        view = feature_maps.view(model, caches)  # maps and kernels
+    else:
+        hidden = [relu_out[0] for _, relu_out in caches if relu_out is not None]
+        view = {"hidden": [h.tolist() for h in hidden]}
     return {
         "probabilities": probs.tolist(),
         "prediction": int(probs.argmax()),
         "logits": logits[0].tolist(),
-        "hidden": [h.tolist() for h in hidden],
+        **view,
         **precise(logits[0]),
     }
 
@@ -188,7 +137,7 @@ def precise(logits: np.ndarray) -> dict[str, list[float]]:
     return {"losses": (-log_p).tolist(), "complement": (-np.expm1(log_p)).tolist()}
 
 
-def backward(model: MLP, x: np.ndarray, label: int) -> dict[str, Any]:
+def backward(model: MLP | CNN, x: np.ndarray, label: int) -> dict[str, Any]:
     """One example backward, keeping the gradient at every layer.
 
     ``MLP.backward(..., return_hidden=True)``: the engine's own backward pass
@@ -204,11 +153,15 @@ def backward(model: MLP, x: np.ndarray, label: int) -> dict[str, Any]:
         ``loss``, ``grad_logits`` (C,), ``grad_hidden``: one list (H_l,) per
         hidden layer, ``grads``: every parameter's gradient (arrays, named
         like ``model.params``) and ``grad_pre1``: dL/dz1 (H1,), the gradient
-        at the first layer's pre-activation.
+        at the first layer's pre-activation. A CNN: ``loss``,
+        ``grad_logits`` and ``grads`` alone (``CNN.backward``).
     """
     xb = x.reshape(1, -1).astype(model.dtype)  # (1, D)
     logits, caches = model.forward(xb)  # (1, C)
     loss, dlogits = softmax_cross_entropy(logits, np.array([label]))  # (), (1, C)
+    if isinstance(model, CNN):  # no hidden units: the kernels' gradients
+        grads = model.backward(dlogits, caches)
+        return {"loss": float(loss), "grad_logits": dlogits[0].tolist(), "grads": grads}
     grads, dhidden = model.backward(dlogits, caches, return_hidden=True)
     if dhidden:  # dL/dz1 = dL/dh1 where the ReLU passed, else 0
         grad_pre1 = relu_backward(dhidden[0], caches[0][1])[0]  # (H1,)
@@ -238,7 +191,7 @@ class Session:
     """A loaded model, the copy the page steps on, and that copy's Adam.
 
     Args:
-        model: the loaded model; it is copied, never changed.
+        model: the loaded model (an MLP or a CNN); it is copied, never changed.
         class_names: one name per class.
         recipe: how images are prepared (``backprop.app.photos.prepare.RECIPES``).
         history: the run's per-epoch records (``history.json``).
@@ -246,12 +199,13 @@ class Session:
             path (``/api/model`` shows it to whoever asks).
 
     Raises:
-        ConfigError: the model does not take 28x28 images.
+        ConfigError: the model does not take 28x28 images (a CNN: or has no
+            convolution).
     """
 
     def __init__(
         self,
-        model: MLP,
+        model: MLP | CNN,
         class_names: Sequence[str],
         *,
         recipe: str = "mnist",
@@ -263,6 +217,7 @@ class Session:
                 f"the explorer draws {SIDE}x{SIDE} digits; this model takes "
                 f"{model.sizes[0]} inputs"
             )
+        self.conv = feature_maps.conv_info(model) if isinstance(model, CNN) else None
         self.loaded = model
         self.class_names = list(class_names)
         self.recipe = recipe if recipe in RECIPES else "mnist"
@@ -277,15 +232,9 @@ class Session:
 
         Raises:
             CheckpointError: the model cannot be loaded.
-            ConfigError: it does not take 28x28 images, or is a CNN.
+            ConfigError: it does not take 28x28 images.
         """
         model, ckpt, _ = load_model(path, device="cpu")
-        if not isinstance(model, MLP):  # a --model cnn run
-            raise ConfigError(
-                f"{path}: the explorer shows an MLP's hidden units and dL/dW1, and "
-                "this run is a CNN (--model cnn); read it with backprop.predict "
-                "or backprop.evaluate"
-            )
         dataset = ckpt.config.get("dataset", "mnist")
         where = Path(path).resolve()
         return cls(
@@ -299,7 +248,10 @@ class Session:
     def reset(self) -> dict[str, Any]:
         """Throw away the steps: a fresh copy of the loaded model, a fresh Adam."""
         with self.lock:
-            self.model = MLP.from_params(self.loaded.params)  # a copy
+            if isinstance(self.loaded, CNN):
+                self.model = feature_maps.copy_of(self.loaded)
+            else:
+                self.model = MLP.from_params(self.loaded.params)  # a copy
             self.opt = Adam(lr=LR)  # the engine's default mode, Keras's
         return {"steps": 0}
 
@@ -309,8 +261,10 @@ class Session:
         return self.opt.t
 
     def info(self) -> dict[str, Any]:
-        """What the page shows about the model."""
+        """What the page shows about the model; ``conv`` is a CNN's alone."""
         return {
+            "model": "mlp" if self.conv is None else "cnn",
+            **({} if self.conv is None else {"conv": self.conv}),
             "sizes": self.loaded.sizes,
             "dtype": self.loaded.dtype,
             "class_names": self.class_names,
@@ -339,21 +293,25 @@ class Session:
             ``complement`` (``precise``), ``grad_logits``,
             ``grad_hidden``, ``units`` (for each responsible unit j: ``unit``,
             ``grad_weights`` = dL/dW1[:, j] (D,) and ``weights`` = W1[:, j]
-            (D,)) and ``steps``.
+            (D,)) and ``steps``. A CNN: no ``grad_hidden``, and ``units``
+            are its first kernels (``feature_maps.kernel_units``).
         """
         label = check_label(label, self.loaded.sizes[-1])
         with self.lock:
             result = backward(self.model, x, label)
-            grads, w1 = result.pop("grads"), self.model.params["dense1.w"]
-            units = responsible_units(result.pop("grad_pre1"))
-            result["units"] = [
-                {
-                    "unit": j,
-                    "grad_weights": grads["dense1.w"][:, j].tolist(),
-                    "weights": w1[:, j].tolist(),
-                }
-                for j in units
-            ]
+            grads = result.pop("grads")
+            if isinstance(self.model, CNN):
+                result["units"] = feature_maps.kernel_units(self.model, grads)
+            else:
+                w1, dw1 = self.model.params["dense1.w"], grads["dense1.w"]  # (D, H1)
+                result["units"] = [
+                    {
+                        "unit": j,
+                        "grad_weights": dw1[:, j].tolist(),
+                        "weights": w1[:, j].tolist(),
+                    }
+                    for j in responsible_units(result.pop("grad_pre1"))
+                ]
             seen = forward(self.model, x)
             return {
                 "label": label,

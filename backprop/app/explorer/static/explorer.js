@@ -155,11 +155,13 @@ $("upload").addEventListener("change", () => {
   });
 });
 
-// Show a forward pass: the prepared input, hidden activations, probabilities.
+// Show a forward pass: the prepared input, hidden activations (a CNN: its
+// feature maps), probabilities.
 function show(answer) {
   state.pixels = answer.prepared;
   heat($("prepared"), answer.prepared, "grey");
-  cells($("hidden"), answer.hidden.flat(), "activation");
+  if (state.info.conv) showMaps(answer);
+  else cells($("hidden"), answer.hidden.flat(), "activation");
   const best = answer.prediction;
   answer.probabilities.forEach((p, c) => {
     const row = $("probabilities").children[c];
@@ -173,11 +175,30 @@ function show(answer) {
   $("steps").textContent = `${answer.steps} step(s) taken`;
 }
 
+// A CNN's first convolution: each kernel K_f (signed) beside its feature map,
+// the maps on one grey scale: 0 black, the largest value of all maps white.
+function showMaps(answer) {
+  const { kernel: [kh, kw], map: [mh, mw] } = state.info.conv;
+  const top = Math.max(0, ...answer.maps.flat()) || 1;
+  $("maps").replaceChildren(
+    ...answer.maps.map((values, f) => {
+      const figure = element("figure", { class: "heat", "data-filter": f });
+      const kernel = element("canvas", { width: kw, height: kh, title: `K${f}` });
+      const map = element("canvas", { width: mw, height: mh, title: `map ${f}` });
+      heat(kernel, answer.kernels[f], "signed");
+      heat(map, values.map((v) => v / top), "grey");
+      const caption = element("figcaption", {}, `filter ${f}: K | its map`);
+      figure.append(kernel, " ", map, caption);
+      return figure;
+    }),
+  );
+}
+
 function showNothing() {
   state.pixels = null;
   heat($("prepared"), null);
-  const gone = ["hidden", "grad-logits", "grad-hidden", "grad-weights", "loss", "hint"];
-  for (const id of [...gone, "grad-scale"]) {
+  const gone = ["hidden", "maps", "grad-logits", "grad-hidden", "grad-weights"];
+  for (const id of [...gone, "loss", "hint", "grad-scale"]) {
     $(id).replaceChildren();
   }
   for (const row of $("probabilities").children) {
@@ -239,11 +260,16 @@ async function backward() {
   const answer = await api("/api/backward", { pixels: state.pixels, label: state.label });
   explain(answer);
   const biggest = (values) => Math.max(0, ...values.map(Math.abs));
+  const conv = state.info.conv; // a CNN's units are its first kernels
+  const [w, who, [h, wd]] = conv
+    ? ["K", "filter", conv.kernel]
+    : ["W1", "unit", [28, 28]];
+  const dh = conv ? [] : answer.grad_hidden.flat();
   $("grad-scale").textContent =
     "Bars and colours are relative to the largest value: " +
     `|dL/dlogits| up to ${number(biggest(answer.grad_logits))}, ` +
-    `|dL/dh| up to ${number(biggest(answer.grad_hidden.flat()))}, ` +
-    `|dL/dW1| up to ${number(biggest(answer.units.flatMap((u) => u.grad_weights)))}.`;
+    (conv ? "" : `|dL/dh| up to ${number(biggest(dh))}, `) +
+    `|dL/d${w}| up to ${number(biggest(answer.units.flatMap((u) => u.grad_weights)))}.`;
   const logits = $("grad-logits");
   const scale = Math.max(...answer.grad_logits.map(Math.abs)) || 1;
   logits.replaceChildren(
@@ -260,15 +286,15 @@ async function backward() {
       return row;
     }),
   );
-  cells($("grad-hidden"), answer.grad_hidden.flat(), "gradient");
+  if (!conv) cells($("grad-hidden"), dh, "gradient");
   $("grad-weights").replaceChildren(
     ...answer.units.map((u) => {
       const figure = element("figure", { class: "heat", "data-unit": u.unit });
-      const grad = element("canvas", { width: 28, height: 28, title: "dL/dW1" });
-      const weights = element("canvas", { width: 28, height: 28, title: "W1" });
+      const grad = element("canvas", { width: wd, height: h, title: `dL/d${w}` });
+      const weights = element("canvas", { width: wd, height: h, title: w });
       heat(grad, u.grad_weights, "signed");
       heat(weights, u.weights, "signed");
-      const caption = element("figcaption", {}, `unit ${u.unit}: dL/dW1 | W1`);
+      const caption = element("figcaption", {}, `${who} ${u.unit}: dL/d${w} | ${w}`);
       figure.append(grad, " ", weights, caption);
       return figure;
     }),
@@ -465,8 +491,10 @@ $("tab-run").addEventListener("click", () => showTab(true));
 task(async () => {
   const info = await api("/api/model");
   state.info = info;
+  document.body.dataset.model = info.model; // the CSS shows this model's view
+  const name = info.conv ? `${info.conv.layers} CNN` : `${info.sizes.join("-")} MLP`;
   $("model-info").textContent =
-    `${info.sizes.join("-")} MLP (${info.dtype}) from ${info.source}; ` +
+    `${name} (${info.dtype}) from ${info.source}; ` +
     `its steps here: Adam (${info.adam}), lr ${info.lr}`;
   $("probabilities").replaceChildren(
     ...info.class_names.map((name, c) => {
