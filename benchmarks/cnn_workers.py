@@ -8,8 +8,12 @@ and 16 maps, each followed by 2x2 max-pooling, then dense 120, 84, 10; the
 weights (drawn by the engine from ``--seed``), batch size, learning rate and
 Adam settings:
 
-* ``engine-cnn``: ``backprop.loop.train_epoch`` with the reference step,
-  ``CNN.loss_and_grads`` then ``Adam.step`` (the CNN has no fused kernels).
+* ``engine-cnn``: ``backprop.loop.train_epoch`` with the step training takes
+  (``--kernels auto``): ``backprop.kernels.cnn_step.FusedCNNStep``, each
+  convolution's ReLU and max-pooling fused into one Numba pass (the
+  reference step where Numba is missing);
+* ``engine-cnn-reference``: the same with the lectures' reference step,
+  ``CNN.loss_and_grads`` then ``Adam.step``.
 * ``pytorch-cnn``: ``benchmarks/cnn_epoch.py``'s twin (``nn.Conv2d``,
   ``max_pool2d``, ``nn.Linear``) and ``torch.optim.Adam``, in the same batch
   order as the engine.
@@ -26,11 +30,11 @@ import numpy as np
 
 from backprop.cnn import CNN
 from backprop.data import NUM_CLASSES, load_pixels
-from backprop.kernels import make_step
+from backprop.kernels import make_step, resolve_kernels
 from backprop.loop import loss_and_accuracy, train_epoch
 from backprop.optim import Adam
 
-CNN_ROWS = ("engine-cnn", "pytorch-cnn", "keras-cnn")
+CNN_ROWS = ("engine-cnn", "engine-cnn-reference", "pytorch-cnn", "keras-cnn")
 LR = 1e-3
 
 
@@ -40,14 +44,15 @@ def initial_cnn(seed: int) -> tuple[CNN, np.random.Generator]:
     return CNN(rng=rng, dtype="float32", device="cpu"), rng
 
 
-def run_engine_cnn(args, data, timed_epochs) -> dict:
-    """The engine's CNN: ``train_epoch`` with the reference step, on NumPy."""
+def run_engine_cnn(args, data, timed_epochs, kernels: str = "auto") -> dict:
+    """The engine's CNN: ``train_epoch`` with the ``kernels`` step, on NumPy."""
     _, (xt, yt) = data
     model, rng = initial_cnn(args.seed)
     (pixels, y), _ = load_pixels("mnist", args.data_dir)
     x, y = pixels[: args.train_limit], y[: args.train_limit]  # (N, D) uint8, (N,)
     opt = Adam(lr=LR)
-    step = make_step("reference", model, opt, x, y, args.batch_size)
+    kernels = resolve_kernels(kernels, np, announce=False)
+    step = make_step(kernels, model, opt, x, y, args.batch_size)  # compiles here
 
     def run_epoch() -> None:
         train_epoch(model, opt, x, y, args.batch_size, rng, step=step)
@@ -57,6 +62,7 @@ def run_engine_cnn(args, data, timed_epochs) -> dict:
         "epoch_seconds": seconds,
         "test_accuracy": loss_and_accuracy(model, xt, yt)[1],
         "sizes": model.sizes,
+        "kernels": kernels,
     }
 
 
@@ -134,6 +140,8 @@ def run_cnn(name: str, args, data, timed_epochs) -> dict:
     """Train and time the CNN row ``name`` (one of ``CNN_ROWS``)."""
     if name == "engine-cnn":
         return run_engine_cnn(args, data, timed_epochs)
+    if name == "engine-cnn-reference":
+        return run_engine_cnn(args, data, timed_epochs, "reference")
     if name == "pytorch-cnn":
         return run_pytorch_cnn(args, data, timed_epochs)
     return run_keras_cnn(args, data)

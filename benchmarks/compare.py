@@ -71,7 +71,8 @@ LABELS = {
     "matmul-bound": "float32 matrix-multiply bound (BLAS alone)",
     "sparse-bound": "sparse bound: non-zero multiply-adds at peak FMA rate",
     "adam-bound": "Adam's memory traffic at measured bandwidth",
-    "engine-cnn": "CNN (LeNet-5): engine, NumPy, reference step",
+    "engine-cnn": "CNN (LeNet-5): engine, NumPy, ReLU and pooling fused (Numba)",
+    "engine-cnn-reference": "CNN (LeNet-5): engine, NumPy, reference step",
     "pytorch-cnn": "CNN (LeNet-5): PyTorch (nn.Conv2d, Adam)",
     "keras-cnn": "CNN (LeNet-5): Keras model.fit",
 }

@@ -15,7 +15,10 @@ model, cores) and the load are recorded beside the numbers: ``--load-log``
 names a file of ``HH:MM:SS load1 load5 load15`` lines sampled while the runs
 trained (``while true; do echo "$(date -u +%T) $(cut -d' ' -f1-3
 /proc/loadavg)"; sleep 30; done``), summarised as the min, median and max of
-the 1-minute load.
+the 1-minute load. ``--ood`` names the JSON that ``ood/measure.py --json``
+wrote for the same runs: each run's accuracy on the out-of-distribution sets
+(``tune``, ``fonts``, ``optdigits``) is added to its entry, matched by the
+run folder's path.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def summarize_run(folder: Path) -> dict:
         "network": config.get("cnn", {}).get("layers") or config.get("sizes"),
         "kernels": config.get("kernels"),
         "seed": config["seed"],
+        "augment": bool(config.get("augment", False)),
+        "lr": config.get("lr"),
         "epochs_planned": config["epochs"],
         "epochs_finished": len(history),
         "s_per_epoch_median": statistics.median(seconds) if seconds else None,
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", type=Path, help="run folders of backprop.train")
     p.add_argument("--load-log", type=Path, default=None, help="sampled load (UTC)")
     p.add_argument("--note", default="", help="what else ran on the machine")
+    p.add_argument("--ood", type=Path, default=None, help="ood/measure.py's JSON")
     p.add_argument("--out", type=Path, default=OUT, help="the JSON to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = p.parse_args(argv)
@@ -114,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(f) for f in args.runs if not (f / "history.json").is_file()]
     if missing:
         p.exit(2, f"{p.prog}: error: no history.json in {', '.join(missing)}\n")
+    ood = {}
+    if args.ood is not None:
+        try:
+            measured = json.loads(args.ood.read_text())
+        except (OSError, ValueError) as exc:
+            p.exit(2, f"{p.prog}: error: cannot read --ood {args.ood}: {exc}\n")
+        ood = {str(Path(run).resolve()): sets for run, sets in measured.items()}
     result = {
         "command": "python docs/make_cnn_results.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
@@ -129,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         "paper_accuracy": PAPER_ACCURACY,
         "runs": [summarize_run(folder) for folder in args.runs],
     }
+    for run, folder in zip(result["runs"], args.runs):
+        sets = ood.get(str(folder.resolve()), {})
+        run["ood"] = {k: v for k, v in sets.items() if k != "mnist_test"} or None
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for run in result["runs"]:
         print(

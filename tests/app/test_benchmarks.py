@@ -376,7 +376,7 @@ def test_compare_cnn_rows_train_lenet5_beside_pytorch(tmp_path):
     pytest.importorskip("torch")
     proc = run_script(
         "compare.py",
-        "--models", "cnn", "--only", "engine-cnn,pytorch-cnn",
+        "--models", "cnn", "--only", "engine-cnn,engine-cnn-reference,pytorch-cnn",
         "--epochs", 1, "--rounds", 1, "--warmup", 0, "--blas-env", "given",
         "--train-limit", 64, "--test-limit", 32, "--batch-size", 32,
         "--out", tmp_path, "--quiet",
@@ -384,7 +384,7 @@ def test_compare_cnn_rows_train_lenet5_beside_pytorch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "results.json").read_text())
     rows = {row["key"]: row for row in result["rows"]}
-    assert set(rows) == {"engine-cnn", "pytorch-cnn"}
+    assert set(rows) == {"engine-cnn", "engine-cnn-reference", "pytorch-cnn"}
     for row in rows.values():
         assert row["sizes"] == [784, 120, 84, 10]  # LeNet-5's, not the MLP's
         assert row["train_examples"] == 64 and 0.0 <= row["test_accuracy"] <= 1.0
