@@ -28,6 +28,7 @@ either form is in the standard domain of opset 13.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -45,7 +46,7 @@ def constant(name: str, values: Sequence[int]) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], name=name, value=tensor)
 
 
-def node(op: str, inputs: list[str], output: str, **attrs) -> onnx.NodeProto:
+def node(op: str, inputs: list[str], output: str, **attrs: Any) -> onnx.NodeProto:
     """A node named after its one output."""
     return helper.make_node(op, inputs, [output], name=output, **attrs)
 
