@@ -76,7 +76,7 @@ def test_name_resolves(name):
         "tf_reference.convert",
     ):
         pytest.importorskip("tensorflow", reason="the tf extra is not installed")
-    if name.startswith("backprop.app.onnx_graph"):
+    if name.startswith(("backprop.app.onnx_graph", "backprop.app.onnx_cnn")):
         pytest.importorskip("onnx", reason="the onnx extra is not installed")
     try:
         resolve(name)

@@ -7,12 +7,16 @@ The MLP of ``backprop.model`` becomes, in opset 13::
     pixels (N, 784) -> Gemm(dense1.w, dense1.b) -> Relu -> ...
         -> Gemm(denseL.w, denseL.b) -> Softmax(axis=1) -> probabilities (N, C)
 
-``Gemm`` computes ``x @ w + b`` with the weights stored (inputs, outputs),
-as the engine stores them, so they go in untransposed and keep their names
-(``dense1.w`` ...). The element type is the run's (float32, or float64 for a
-float64 run). The model's ``metadata_props`` say what the input must be (784
-values in [0, 1], the image prepared as ``backprop predict`` prepares it), the
-output, the class names and the run's config, so a program in another
+``Gemm`` computes ``x @ w + b`` with the weights stored (inputs, outputs), as
+the engine stores them, so they go in untransposed and keep their names
+(``dense1.w`` ...). A CNN run (``--model cnn``, its layers in the config's
+``cnn``) puts its convolutions and pooling in front
+(``backprop.app.onnx_cnn``: ``Conv``, ``Relu``, ``MaxPool``), and its dense
+layers read their flattened features: the same ``Gemm`` chain, then
+``Softmax``. The element type is the run's (float32, or float64 for a float64
+run). The model's ``metadata_props`` say what the input must be (784 values in
+[0, 1], the image prepared as ``backprop predict`` prepares it), the output,
+the network, the class names and the run's config, so a program in another
 language can prepare its images the same way.
 
 Built with the ``onnx`` package's helper API (the ``onnx`` extra); import this
@@ -29,10 +33,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from backprop import __version__
+from backprop.app.onnx_cnn import FEATURES, cnn_nodes
+from backprop.app.runs import Checkpoint, model_from_checkpoint
+from backprop.cnn import CNN
+from backprop.cnn import describe as describe_layers
 from backprop.data import class_names_for
-from backprop.errors import CheckpointError
+from backprop.errors import BackpropError, CheckpointError
 
-OPSET = 13  # Softmax over one axis (13's meaning), Gemm with a 1-D bias
+OPSET = 13  # Softmax over one axis (13's meaning), Gemm with a 1-D bias, Pad
 IR_VERSION = 7  # the IR of opset 13: every onnxruntime since 1.7 reads it
 INPUT, OUTPUT = "pixels", "probabilities"
 PRODUCER = "backprop"
@@ -84,49 +92,88 @@ def dense_layers(params: dict[str, np.ndarray]) -> list[tuple[str, str]]:
     return layers
 
 
-def mlp_nodes(params: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
-    """The nodes of an MLP, from ``INPUT`` to its logits, named ``logits``.
+def dense_nodes(count: int, source: str) -> list[onnx.NodeProto]:
+    """``count`` dense layers from ``source``, to the logits, named ``logits``.
 
     Args:
-        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ``dense2.w``, ...
+        count: how many layers: ``dense1.w``, ``dense1.b`` ... ``dense{count}.b``.
+        source: the first layer's input, (N, D).
 
     Returns:
         ``Gemm`` per layer (``x @ w + b``), ``Relu`` after every one but the last.
     """
-    layers = dense_layers(params)
-    nodes, previous = [], INPUT
-    for i, (w, b) in enumerate(layers, start=1):
-        last = i == len(layers)
-        dense = "logits" if last else f"dense{i}"
-        nodes.append(helper.make_node("Gemm", [previous, w, b], [dense], name=dense))
+    nodes, previous = [], source
+    for i in range(1, count + 1):
+        dense = "logits" if i == count else f"dense{i}"
+        inputs = [previous, f"dense{i}.w", f"dense{i}.b"]
+        nodes.append(helper.make_node("Gemm", inputs, [dense], name=dense))
         previous = dense
-        if not last:
+        if i < count:
             previous = f"relu{i}"
             nodes.append(helper.make_node("Relu", [dense], [previous], name=previous))
     return nodes
 
 
-def layer_nodes(params: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
+def mlp_nodes(params: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
+    """The nodes of an MLP, from ``INPUT`` to its logits, named ``logits``.
+
+    Args:
+        params: ``dense1.w`` (D, H1), ``dense1.b`` (H1,), ``dense2.w``, ...
+    """
+    return dense_nodes(len(dense_layers(params)), INPUT)
+
+
+def cnn_of(params: dict[str, np.ndarray], config: dict[str, Any] | None) -> CNN | None:
+    """The CNN a run's config describes (``--model cnn``), or None for an MLP.
+
+    Raises:
+        CheckpointError: the weights do not fit the config's layers, or the
+            CNN does not read 28x28 grey images.
+    """
+    if not isinstance(config, dict) or config.get("model", "mlp") != "cnn":
+        return None
+    try:
+        model = model_from_checkpoint(Checkpoint(params, config=config), "cpu")
+    except BackpropError as exc:
+        raise CheckpointError(str(exc)) from None
+    if model.input_shape != (SIDE, SIDE, 1):
+        raise CheckpointError(
+            f"the CNN reads {model.input_shape} images, not ({SIDE}, {SIDE}, 1)"
+        )
+    return model
+
+
+def layer_nodes(
+    params: dict[str, np.ndarray], config: dict[str, Any] | None = None
+) -> list[onnx.NodeProto]:
     """The nodes of a model, from ``INPUT`` (N, 784) to its logits (N, C).
 
-    The one place a new kind of model goes. Today every run is an MLP
-    (``backprop.model``). A CNN (``backprop/cnn.py``, once it exists) adds a
-    branch here, told by its parameter names (``conv1.w``, (C_out, C_in, k, k)
-    as ONNX's ``Conv`` takes them): ``Reshape`` of ``INPUT`` to (N, 1, 28, 28),
-    then ``Conv``, ``Relu``, ``MaxPool`` per convolution, ``Flatten``, then the
-    dense layers as ``mlp_nodes`` writes them (starting from the flattened
-    features rather than ``INPUT``).
+    The one place a new kind of model goes: an MLP (``backprop.model``), or
+    the CNN of a ``--model cnn`` run (``backprop.cnn``, its layers in
+    ``config["cnn"]``): ``cnn_nodes`` to the flattened features, then the
+    dense layers as ``mlp_nodes`` writes them.
     """
-    return mlp_nodes(params)
+    cnn = cnn_of(params, config)
+    if cnn is None:
+        return mlp_nodes(params)
+    count = sum(layer[0] == "dense" for layer in cnn.layers)
+    features = cnn_nodes(INPUT, cnn.layers, cnn.input_shape, cnn.dtype)
+    return features + dense_nodes(count, FEATURES)
 
 
-def check_params(params: dict[str, np.ndarray]) -> tuple[str, int, int]:
+def check_params(
+    params: dict[str, np.ndarray], config: dict[str, Any] | None = None
+) -> tuple[str, int, int]:
     """The element type, input width and class count of a model's parameters.
 
     Raises:
-        CheckpointError: the dtype is neither float32 nor float64, or the
-            model does not take 28x28 images.
+        CheckpointError: the dtype is neither float32 nor float64, the model
+            does not take 28x28 images, or a CNN's weights do not fit its
+            layers.
     """
+    cnn = cnn_of(params, config)
+    if cnn is not None:  # CNN.from_params checked the dtype and every shape
+        return cnn.dtype, SIDE * SIDE, cnn.num_classes
     layers = dense_layers(params)
     first_w, last_w = params[layers[0][0]], params[layers[-1][0]]
     dtype = str(first_w.dtype)
@@ -145,7 +192,7 @@ def check_params(params: dict[str, np.ndarray]) -> tuple[str, int, int]:
 
 
 def metadata(
-    dtype: str, classes: list[str], dataset: str, config: dict[str, Any]
+    dtype: str, classes: list[str], dataset: str, config: dict[str, Any], network: str
 ) -> dict[str, str]:
     """The model's ``metadata_props``: what goes in, what comes out, where from.
 
@@ -154,6 +201,7 @@ def metadata(
         classes: the class names, in the order of the output's columns.
         dataset: the run's dataset, which decides how images are prepared.
         config: the run's config (``config.json``), stored as JSON.
+        network: the model in a few words (``describe``).
     """
     prepared = PREPARATION.get(dataset, PREPARATION["mnist"])
     return {
@@ -166,6 +214,7 @@ def metadata(
             f"'{OUTPUT}': (N, {len(classes)}) {dtype}, the softmax of the logits: "
             "each row sums to 1; column k is the probability of class_names[k]"
         ),
+        "network": network,
         "class_names": json.dumps(classes),
         "dataset": dataset,
         "config": json.dumps(config, sort_keys=True),
@@ -173,11 +222,39 @@ def metadata(
     }
 
 
-def describe(params: dict[str, np.ndarray], dataset: str) -> str:
-    """A model in a few words, e.g. ``MLP 784-128-10 (mnist), float32``."""
+def describe(
+    params: dict[str, np.ndarray], dataset: str, config: dict[str, Any] | None = None
+) -> str:
+    """A model in a few words, e.g. ``MLP 784-128-10 (mnist), float32``.
+
+    A CNN is named by its layers (``backprop.cnn.describe``), e.g. ``CNN
+    conv5x5x6same-pool2-conv5x5x16valid-pool2-dense120-dense84-dense10
+    (mnist), float32``.
+    """
+    cnn = cnn_of(params, config)
+    if cnn is not None:
+        return f"CNN {describe_layers(cnn.layers)} ({dataset}), {cnn.dtype}"
     dtype, width, count = check_params(params)
     sizes = [width, *hidden_widths(params), count]
     return f"MLP {'-'.join(map(str, sizes))} ({dataset}), {dtype}"
+
+
+def network_sizes(
+    params: dict[str, np.ndarray], config: dict[str, Any] | None
+) -> tuple[list[int], str]:
+    """A model's ``sizes`` (784, then each dense layer's width) and dtype.
+
+    Raises:
+        CheckpointError: the parameters are not an MLP's, nor the CNN's that
+            ``config`` describes.
+    """
+    cnn = cnn_of(params, config)
+    if cnn is not None:
+        return cnn.sizes, cnn.dtype
+    layers = dense_layers(params)
+    first = params[layers[0][0]]  # (D, H1)
+    sizes = [int(first.shape[0])] + [int(params[w].shape[1]) for w, _ in layers]
+    return sizes, str(first.dtype)
 
 
 def build_model(
@@ -186,28 +263,31 @@ def build_model(
     """The ONNX model of a trained model: its graph, weights and metadata.
 
     Args:
-        params: the host weights, ``dense1.w`` (784, H1), ``dense1.b`` (H1,), ...
+        params: the host weights, ``dense1.w`` (784, H1), ``dense1.b`` (H1,), ...;
+            a CNN's start with ``conv1.w`` (KH, KW, C, F), ``conv1.b`` (F,).
         dataset: the run's dataset (``mnist``, ``fashion-mnist``), which names
             the classes and decides how images are prepared.
-        config: the run's config, stored in the metadata.
+        config: the run's config, stored in the metadata; ``model`` ``cnn``
+            and ``cnn`` (the layers) make the graph a CNN's.
 
     Returns:
         a model that passes ``onnx.checker.check_model``.
 
     Raises:
-        CheckpointError: the parameters are not an MLP of 28x28 images in
-            float32 or float64.
+        CheckpointError: the parameters are not an MLP (or the config's CNN)
+            of 28x28 images in float32 or float64.
     """
-    dtype, width, count = check_params(params)
+    dtype, width, count = check_params(params, config)
+    network = describe(params, dataset, config)
     classes = class_names_for(dataset, count)
     element = ELEMENT_TYPES[dtype]
-    nodes = layer_nodes(params)
+    nodes = layer_nodes(params, config)
     nodes.append(
         helper.make_node("Softmax", ["logits"], [OUTPUT], name="softmax", axis=1)
     )
     graph = helper.make_graph(
         nodes,
-        "backprop_mlp",
+        f"backprop_{network.split()[0].lower()}",  # backprop_mlp, backprop_cnn
         inputs=[helper.make_tensor_value_info(INPUT, element, ["N", width])],
         outputs=[helper.make_tensor_value_info(OUTPUT, element, ["N", count])],
         initializer=[
@@ -220,11 +300,10 @@ def build_model(
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name=PRODUCER,
         producer_version=__version__,
-        doc_string=f"backprop {describe(params, dataset)}; metadata_props 'input' "
-        "says what goes in",
+        doc_string=f"backprop {network}; metadata_props 'input' says what goes in",
     )
     model.ir_version = IR_VERSION
-    helper.set_model_props(model, metadata(dtype, classes, dataset, config))
+    helper.set_model_props(model, metadata(dtype, classes, dataset, config, network))
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -2,9 +2,9 @@
 
 ``backprop predict model.onnx photo.jpg`` reads digits with it exactly as with
 the run it came from: ``OnnxModel`` offers what ``predict`` uses of an
-``MLP`` (``sizes``, ``dtype``, ``params``, ``predict_proba``), and the run's
-config travels in the file's metadata, so the images get the same
-preparation and the classes the same names. Needs the ``onnx`` and
+``MLP`` or a ``CNN`` (``sizes``, ``dtype``, ``params``, ``predict_proba``),
+and the run's config travels in the file's metadata, so the images get the
+same preparation and the classes the same names. Needs the ``onnx`` and
 ``onnxruntime`` packages (the ``onnx`` extra), imported only when a file is
 loaded.
 """
@@ -26,7 +26,7 @@ class OnnxModel:
     """A model read from an ONNX file of ``backprop export``.
 
     Attributes:
-        sizes: layer widths from inputs to classes, e.g. ``[784, 128, 10]``.
+        sizes: the inputs, then each dense layer's width, e.g. ``[784, 128, 10]``.
         dtype: ``"float32"`` or ``"float64"``, the graph's element type.
         params: the weights in the file, ``dense1.w`` (784, H1), ... (NumPy).
         config: the run's config, from the file's metadata.
@@ -40,7 +40,7 @@ class OnnxModel:
         import onnxruntime
         from onnx import numpy_helper
 
-        from backprop.app.onnx_graph import INPUT, OUTPUT, PRODUCER, dense_layers
+        from backprop.app.onnx_graph import INPUT, OUTPUT, PRODUCER, network_sizes
 
         path = Path(path)
         if not path.is_file():
@@ -68,7 +68,6 @@ class OnnxModel:
             self.params = {
                 t.name: numpy_helper.to_array(t) for t in proto.graph.initializer
             }
-            layers = dense_layers(self.params)
             session = onnxruntime.InferenceSession(
                 proto.SerializeToString(), providers=["CPUExecutionProvider"]
             )
@@ -78,16 +77,16 @@ class OnnxModel:
             raise CheckpointError(f"{path}: cannot be run ({one_line(exc)})") from None
         if not isinstance(self.config, dict):
             raise CheckpointError(f"{path}: its metadata 'config' is not a JSON object")
+        try:
+            self.sizes, self.dtype = network_sizes(self.params, self.config)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if [i.name for i in inputs] != [INPUT] or [o.name for o in outputs] != [OUTPUT]:
             raise CheckpointError(
                 f"{path}: expected input {INPUT!r} and output {OUTPUT!r}, found "
                 f"{[i.name for i in inputs]} and {[o.name for o in outputs]}"
             )
-        self.sizes = [int(self.params[layers[0][0]].shape[0])] + [
-            int(self.params[w].shape[1]) for w, _ in layers
-        ]
-        self.dtype = str(self.params[layers[0][0]].dtype)
         self._session, self._input, self._output = session, INPUT, OUTPUT
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -3,14 +3,15 @@
     python -m backprop.export runs/RUN --onnx model.onnx
     backprop export runs/RUN/model.npz --onnx digits.onnx --overwrite
 
-The graph is made of standard operators (``Gemm``, ``Relu``, ``Softmax``;
-``backprop.app.onnx_graph``) and carries the run's weights unchanged; its
-metadata says what its input must be: 784 values in [0, 1], the image
-prepared as ``backprop predict`` prepares it. onnxruntime, or any ONNX
-runtime, then gives the engine's probabilities (``backprop predict`` takes
-the file too). Needs the ``onnx`` package (``pip install -e '.[onnx]'``). An
-existing file is replaced only with ``--overwrite``, and then in one rename:
-a symbolic link in its place is replaced, never followed.
+The graph is made of standard operators (``Gemm``, ``Relu``, ``Softmax``; a
+CNN's also ``Conv``, ``MaxPool``; ``backprop.app.onnx_graph``) and carries
+the run's weights unchanged; its metadata says what its input must be: 784
+values in [0, 1], the image prepared as ``backprop predict`` prepares it.
+onnxruntime, or any ONNX runtime, then gives the engine's probabilities
+(``backprop predict`` takes the file too). Needs the ``onnx`` package (``pip
+install -e '.[onnx]'``). An existing file is replaced only with
+``--overwrite``, and then in one rename: a symbolic link in its place is
+replaced, never followed.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     check_target(args.onnx, args.overwrite)
     try:
         data = build_model(ckpt.params, dataset, ckpt.config).SerializeToString()
-        what = describe(ckpt.params, dataset)
+        what = describe(ckpt.params, dataset, ckpt.config)
     except CheckpointError as exc:
         raise CheckpointError(f"{model_path}: {exc}") from None
     atomic_write(args.onnx, lambda f: f.write(data))
