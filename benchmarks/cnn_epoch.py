@@ -138,13 +138,13 @@ def torch_epoch(twin, opt, x, y, order, batch_size: int, steps: int) -> float:
 
 
 def blas_threads() -> int | None:
-    """Threads of NumPy's BLAS now, as threadpoolctl reports them."""
+    """Threads of the BLAS libraries now (the most of any), as threadpoolctl says."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
     found = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-    return found[0] if found else None
+    return max(found) if found else None  # NumPy's, and SciPy's where loaded
 
 
 def engine_epoch(step, order, batch_size: int, steps: int) -> float:
@@ -191,11 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=args.threads)  # NumPy's BLAS, for this process
     (pixels, y), _ = load_pixels("mnist")
     pixels, y = pixels[: args.train_size], y[: args.train_size]
     x = to_inputs(pixels, "float32")  # (N, 784), for PyTorch
@@ -207,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         engines[kernels] = make_step(
             kernels, model, Adam(), pixels, y, args.batch_size
         )  # the fused one compiles here
+    if args.threads is not None:  # after the fused step's Numba, which loads
+        torch.set_num_threads(args.threads)  # SciPy's own OpenBLAS beside NumPy's
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)  # every BLAS in this process
     twin = torch_twin(model)
     torch_opt = torch.optim.Adam(twin.parameters(), lr=1e-3, eps=1e-7)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)

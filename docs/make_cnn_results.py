@@ -62,6 +62,7 @@ def summarize_run(folder: Path) -> dict:
         "kernels": config.get("kernels"),
         "seed": config["seed"],
         "augment": bool(config.get("augment", False)),
+        "augment_strength": config.get("augment_strength", 1.0),
         "lr": config.get("lr"),
         "epochs_planned": config["epochs"],
         "epochs_finished": len(history),
@@ -81,6 +82,57 @@ def summarize_run(folder: Path) -> dict:
             for r in history
         ],
     }
+
+
+def table(result: dict) -> str:
+    """The MLP and the CNN side by side, as the README shows them (Markdown).
+
+    The accuracy rows come from the 20-epoch runs (one number per seed, in
+    the order given); the seconds from the shorter timing runs (``--epochs``
+    below 20), which ran alone on the machine.
+    """
+
+    def runs(model: str, augment: bool, full: bool = True) -> list[dict]:
+        return [
+            r
+            for r in result["runs"]
+            if r["model"] == model
+            and r["augment"] == augment
+            and (r["epochs_planned"] >= 20) == full
+        ]
+
+    def cells(pick, augment: bool = False, full: bool = True) -> list[str]:
+        return [
+            ", ".join(pick(r) for r in runs(m, augment, full)) or "-"
+            for m in ("mlp", "cnn")
+        ]
+
+    def ood(name: str):
+        return lambda r: f"{r['ood'][name]:.3f}" if r.get("ood") else "-"
+
+    strength = {
+        m: ", ".join(sorted({f"{r['augment_strength']:g}" for r in runs(m, True)}))
+        for m in ("mlp", "cnn")
+    }
+    rows = [
+        ("seconds per epoch (timing run)", cells(
+            lambda r: f"{r['s_per_epoch_median']:.2f}", full=False)),
+        ("epoch reaching 0.976", cells(lambda r: str(r["epoch_reaching_0.976"]))),
+        ("seconds to 0.976 (timing run)", cells(
+            lambda r: f"{r['seconds_to_0.976']:.1f}", full=False)),
+        ("MNIST test, 20 epochs", cells(lambda r: f"{r['final_test_accuracy']:.4f}")),
+        *((f"{name}", cells(ood(name))) for name in ("tune", "fonts", "optdigits")),
+        (f"`--augment` (strength {strength['mlp']} / {strength['cnn']}): MNIST test",
+         cells(lambda r: f"{r['final_test_accuracy']:.4f}", augment=True)),
+        *((f"`--augment`: {name}", cells(ood(name), augment=True))
+          for name in ("tune", "fonts", "optdigits")),
+    ]  # fmt: skip
+    lines = [
+        "| seeds 0, 1, 2 | MLP 784-128-10 | CNN LeNet-5 |",
+        "| --- | --- | --- |",
+        *(f"| {name} | {mlp} | {cnn} |" for name, (mlp, cnn) in rows),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def load_summary(path: Path | None) -> dict | None:
@@ -108,13 +160,21 @@ def load_summary(path: Path | None) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     p = argparse.ArgumentParser(prog="python docs/make_cnn_results.py")
-    p.add_argument("runs", nargs="+", type=Path, help="run folders of backprop.train")
+    p.add_argument("runs", nargs="*", type=Path, help="run folders of backprop.train")
+    p.add_argument(
+        "--table", action="store_true", help="print the table of --out and stop"
+    )
     p.add_argument("--load-log", type=Path, default=None, help="sampled load (UTC)")
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument("--ood", type=Path, default=None, help="ood/measure.py's JSON")
     p.add_argument("--out", type=Path, default=OUT, help="the JSON to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())), end="")
+        return 0
+    if not args.runs:
+        p.exit(2, f"{p.prog}: error: name the run folders (or pass --table)\n")
     if args.out.exists() and not args.overwrite:
         p.exit(2, f"{p.prog}: error: {args.out} exists; --overwrite replaces it\n")
     missing = [str(f) for f in args.runs if not (f / "history.json").is_file()]

@@ -67,7 +67,7 @@ NOT_RUN = [
 # Commands whose full run would take most of the suite's time on 2 cores: the
 # as-written variant leaves them to the quick one (one epoch, same command).
 ONLY_QUICK = {
-    "python -m backprop.train --model cnn": "20 LeNet-5 epochs take about 4 "
+    "python -m backprop.train --model cnn": "20 LeNet-5 epochs take over 2 "
     "minutes on 2 cores",
 }
 # Commands that need an extra beyond the core, and the modules they import.
