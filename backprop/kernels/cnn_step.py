@@ -3,15 +3,17 @@
 The reference step (``backprop.loop.ReferenceStep``) runs ``CNN.loss_and_grads``,
 whose layers after each convolution are ``relu_forward`` then
 ``maxpool_forward`` (and backward ``maxpool_backward`` then ``relu_backward``):
-four passes over the largest arrays of the network, each allocating its
-result, which took about a third of a step's time on the 2-core machine of
-lecture 9 (``benchmarks/cnn_epoch.py``). ``FusedCNNStep`` runs the same layers
-in the same order, but where a convolution is followed by a pool, the ReLU
-and the pool are one pass of ``relu_maxpool_forward`` (and one of
-``relu_maxpool_backward``), from the backend module (``backprop.kernels.cpu``).
-The convolutions, the dense layers, the loss and Adam are the reference's
-functions, so the step's results equal the reference step's bit for bit
-(``tests/engine/test_fused_cnn_step.py``).
+four passes over the largest arrays of the network that do no arithmetic, each
+allocating its result. ``FusedCNNStep`` runs the same layers in the same
+order, but where a convolution is followed by a pool, the ReLU and the pool
+are one pass of ``relu_maxpool_forward`` (and one of
+``relu_maxpool_backward``), from the backend module
+(``backprop.kernels.cpu``). The convolutions, the dense layers, the loss and
+Adam are the reference's functions, so the step's results equal the
+reference step's bit for bit where the pools' windows do not overlap (LeNet-5's
+2x2 windows with stride 2 do not; see ``backprop.kernels.cpu.pool``).
+``tests/engine/test_fused_cnn_step.py`` checks both on several networks;
+``benchmarks/cnn_epoch.py`` times them.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def forward(model: CNN, x: Array, k: types.ModuleType) -> tuple[Array, list[tupl
     index, counts = 0, {"conv": 0, "dense": 0}
     while index < len(layers):
         kind = layers[index][0]
-        if kind == "pool":  # a pool after a dense layer, or a second pool
+        if kind == "pool":  # a pool first, or after another pool
             out, cache = maxpool_forward(out, layers[index][1], layers[index][2])
             caches.append(("pool", cache))
             index += 1
@@ -62,8 +64,9 @@ def forward(model: CNN, x: Array, k: types.ModuleType) -> tuple[Array, list[tupl
             z, cache = conv2d_forward(out, w, b, layer[4], layer[3])  # (N, H, W, F)
             after = layers[index + 1] if index + 1 < len(layers) else None
             if after is not None and after[0] == "pool":
-                out, pool_cache = k.relu_maxpool_forward(z, after[1], after[2])
-                caches.append(("conv+pool", cache, pool_cache))  # (N, H', W', F)
+                pool, stride = after[1], after[2]
+                out, pool_cache = k.relu_maxpool_forward(z, pool, stride)  # (N,H',W',F)
+                caches.append(("conv+pool", cache, pool_cache))
                 index += 2
                 continue
             out, relu_cache = relu_forward(z)  # (N, H, W, F)

@@ -41,7 +41,7 @@ from backprop.app.photos.prepare import (
     to_grey,
 )
 from backprop.app.photos.segment import find_digits, pieces
-from backprop.app.photos.touching import WIDE, pair_cut
+from backprop.app.photos.touching import WIDE, digits_in, pair_cut
 from backprop.errors import DataError
 
 
@@ -338,6 +338,9 @@ def test_touching_pairs_no_wider_than_one_digit_are_cut(trained):
         width = pasted[1][3] - pasted[0][2]
         height = max(b[1] for b in pasted) - min(b[0] for b in pasted)
         assert width < WIDE * height  # no wider than one digit
+        (piece,) = find_digits(find_ink(to_grey(img)), "main")  # one piece
+        assert digits_in([piece.box]) == [1]  # by its width, one digit
+        assert pair_cut(piece.ink) is not None
         assert read_pair(model, pair, seed) == f"{yt[pair[0]]}{yt[pair[1]]}"
 
 
@@ -348,8 +351,11 @@ def test_single_digits_are_not_cut_as_pairs():
     _, _, _, yt = mnist()
     for index in range(0, 10000, 100):
         page, _ = number_page([digit_ink(index, 2.0)], seed=index)
-        for digit in find_digits(find_ink(to_grey(page)), "each"):
-            assert pair_cut(digit.ink) is None, (index, yt[index])
+        ink = find_ink(to_grey(page))
+        (digit,) = find_digits(ink, "main")  # the piece, uncut
+        assert pair_cut(digit.ink) is None, (index, yt[index])
+        if digit.ink.shape[1] <= WIDE * digit.ink.shape[0]:  # not cut by width
+            assert len(find_digits(ink, "each")) == 1, (index, yt[index])
 
 
 def test_touching_pairs_in_a_number_are_cut(digits_2026):

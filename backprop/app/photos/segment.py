@@ -25,7 +25,9 @@
    them (``backprop.app.photos.ink.soft_ink``), never into pixels nearer another digit;
 7. with ``"each"``, a piece as wide as several digits (touching ones) is cut
    along the paths through the least ink (``backprop.app.photos.touching``),
-   or, where no clean cut is found, kept whole and marked ``touching``.
+   or, where no clean cut is found, kept whole and marked ``touching``; a
+   piece no wider than one digit is cut in two where a path crosses its
+   strokes once, briefly (two narrow digits touching: ``pair_cut``).
 """
 
 from __future__ import annotations
@@ -314,22 +316,26 @@ def layout(ink: Ink) -> tuple[np.ndarray, list, np.ndarray, list[int]]:
 def count_digits(ink: Ink) -> int:
     """How many digits an image's ink seems to hold, touching ones counted.
 
+    The digits ``find_digits(ink, "each")`` finds, a piece of touching digits
+    that could not be split counted as the digits it seems to hold.
+
     Raises:
         DataError: no piece of ink is large enough to be a digit, or too many.
     """
-    _, spans, _, owner = layout(ink)
-    return sum(digits_in([spans[d] for d in sorted(set(owner) - {-1})]))
+    return sum(digit.touching or 1 for digit in find_digits(ink, "each"))
 
 
 def split_touching(found: list[Digit]) -> list[Digit]:
-    """Each piece as wide as several digits cut into them, or marked touching.
+    """Each piece of touching digits cut into them, or marked touching.
 
     Args:
         found: one number's digits, in reading order.
 
     Returns:
-        the digits, each wide piece replaced by its parts (left to right) or,
-        where it has no clean cut, by itself with ``touching`` set.
+        the digits, each piece of several (one as wide as several digits, or
+        one no wider than a digit that ``pair_cut`` cuts) replaced by its
+        parts, left to right; a wide piece with no clean cut by itself with
+        ``touching`` set.
     """
     counts = digits_in([digit.box for digit in found])
     split = []

@@ -11,10 +11,16 @@ largest input when that is positive; when it is not, every output of the
 window is 0 and ``relu_backward`` stops its gradient. So one pass over the
 convolution's output gives the pooled values and, for each window, the offset
 ``i * pool + j`` of the input that gets its gradient, or -1 for none; the
-backward pass writes ``dout`` there and 0 everywhere else. No arithmetic is
-done, so the results equal the reference's bit for bit (for overlapping
-windows, stride < pool, the gradients of two windows are added in another
-order: equal to the last bit or so).
+backward pass adds ``dout`` there and leaves 0 everywhere else. A NaN is
+handled as NumPy handles it: it makes the window's output NaN, and the
+gradient goes where ``maxpool_backward`` sends it (the first maximum before
+the NaN), if that input is positive.
+
+The forward pass only compares and copies, so its output equals the
+reference's bit for bit; so does the backward pass when windows do not
+overlap (stride >= pool: each input gets at most one ``dout``). Where they
+overlap (stride < pool), an input's gradients from several windows are added
+in another order than ``maxpool_backward``'s: equal to the last bit or so.
 
 Arrays are indexed (N, H, W, C) like the reference's, and laid out in memory
 as (C, H, W, N), as ``conv.conv2d_forward`` makes them: the kernels run over
@@ -27,7 +33,10 @@ import math
 
 import numpy as np
 
+from backprop.errors import ConfigError
 from backprop.kernels.cpu.compile import Array, jit
+
+MAX_POOL = 11  # a window's offsets i * pool + j must fit in int8
 
 
 @jit
@@ -56,10 +65,13 @@ def _relu_maxpool(z: Array, pool: int, stride: int, out: Array, first: Array) ->
                             elif math.isnan(v):  # np.maximum propagates NaN
                                 best[n] = v
                 for n in range(n_count):  # the ReLU: no gradient unless > 0
-                    if not best[n] > zero:
+                    if math.isnan(best[n]):  # the first maximum before the NaN
+                        i, j = at[n] // pool, at[n] % pool
+                        if not z[c, y * stride + i, x * stride + j, n] > zero:
+                            at[n] = -1
+                    elif not best[n] > zero:
                         at[n] = -1
-                        if not math.isnan(best[n]):
-                            best[n] = zero  # +0.0, as np.maximum(-0.0, 0) gives
+                        best[n] = zero  # +0.0, as np.maximum(-0.0, 0) gives
 
 
 def relu_maxpool_forward(
@@ -83,6 +95,8 @@ def relu_maxpool_forward(
         int8 is the offset ``i * pool + j`` in each window of the input that
         gets the window's gradient, or -1 where none does.
     """
+    if not 1 <= pool <= MAX_POOL:
+        raise ConfigError(f"pool {pool} is out of range: 1 to {MAX_POOL}")
     n, h, w, c = z.shape
     oh, ow = (h - pool) // stride + 1, (w - pool) // stride + 1
     zt = np.ascontiguousarray(z.transpose(3, 1, 2, 0))  # (C, H, W, N)
