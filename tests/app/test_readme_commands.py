@@ -302,7 +302,9 @@ def params():
                 tf = command.startswith("python -m tf_reference")
                 if tf:
                     marks.append(pytest.mark.tf)
-                if variant == "as-written" or tf:  # TensorFlow: 30 s for one epoch
+                cnn = command.startswith("python -m backprop.train --model cnn")
+                # TensorFlow: 30 s for one epoch; a CNN's one epoch: about 12 s
+                if variant == "as-written" or tf or cnn:
                     marks.append(pytest.mark.slow)
                 name = f"{variant}-line{block.line}-{i + 1}"
                 yield pytest.param(variant, block, i, marks=marks, id=name)

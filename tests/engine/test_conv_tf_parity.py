@@ -208,6 +208,7 @@ def test_lenet_gradients_and_one_adam_step_equal_keras(mnist_small):
     assert err <= 1e-12
 
 
+@pytest.mark.slow
 def test_two_hundred_steps_follow_keras(mnist_small):
     """Same weights, same batches of 32 from 1024 images: per-step losses and
     the final weights agree within 1e-9 after 200 Adam steps."""

@@ -191,6 +191,7 @@ def test_bad_rows_and_shapes_are_refused():
         CPU.compress(images.astype(np.float32))
 
 
+@pytest.mark.slow  # compiles the sparse kernels afresh to read their assembly
 def test_the_kernels_fuse_multiply_adds_in_vector_registers(tmp_path):
     # A cold cache, so that Numba compiles here and shows the assembly.
     code = (
