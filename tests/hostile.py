@@ -11,6 +11,7 @@ every file that existed before byte-identical after, unless named in
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -22,6 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def snapshot(root: Path) -> dict[Path, bytes]:
     """Every file under ``root`` and its bytes."""
     return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def ctrl_c_as_at_a_terminal() -> None:
+    """In a child process: Ctrl-C (SIGINT) back to its default action.
+
+    A shell that starts a job in the background (``pytest &``, ``nohup``, a
+    non-interactive script) makes it ignore SIGINT, its children inherit that,
+    and Python then installs no KeyboardInterrupt handler: a test that sends
+    SIGINT to check what a user's Ctrl-C does would see nothing happen.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_hostile(
@@ -60,6 +72,7 @@ def run_hostile(
             text=True,
             cwd=root,
             timeout=120,
+            preexec_fn=ctrl_c_as_at_a_terminal,
         )
         code, out, err = result.returncode, result.stdout, result.stderr
     else:

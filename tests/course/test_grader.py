@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile import ctrl_c_as_at_a_terminal
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -283,6 +284,7 @@ def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path, stop, status, sa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_as_at_a_terminal,  # also under `pytest &`
     )
     try:
         deadline = time.monotonic() + 120
