@@ -25,6 +25,8 @@ import importlib.util
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from types import ModuleType
 from typing import Any
@@ -89,10 +91,28 @@ def run_one(check: Any, module: ModuleType, source: str, label: str) -> dict:
     return {"status": "outputs", "value": to_tree(value)}
 
 
+def exit_with_parent(parent: int) -> None:
+    """End this process once the grader that started it is gone.
+
+    The grader stops a solution that runs past its time limit, but a grader
+    killed outright (SIGKILL) cannot: its child, in a session of its own,
+    would loop on. A thread checks twice a second that the parent is still
+    ``parent`` (a Python loop gives up the GIL every few milliseconds).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     """Grade-side entry: ``NAME SOURCE MODULE_NAME LABEL FD FIRST``."""
     name, source, module_name, label, fd_text, first_text = argv
     fd, first = int(fd_text), int(first_text)
+    exit_with_parent(os.getppid())
     faulthandler.register(signal.SIGUSR1, all_threads=False)
 
     from exercises.registry import EXERCISES

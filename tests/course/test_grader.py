@@ -255,6 +255,50 @@ def test_grade_all_survives_a_solution_that_rewrites_and_deletes_the_grader(
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_killed_grader_takes_the_looping_solution_with_it(tmp_path):
+    """SIGKILL cannot be caught, so the grader cannot stop its child; the
+    child, running a solution that loops for ever, ends by itself within a
+    few seconds of its parent's death instead of spinning on."""
+    pid_file = tmp_path / "pid"
+    hang = planted(
+        tmp_path,
+        f"""
+        import os
+        from pathlib import Path
+
+        def step_flops(sizes, batch_size):
+            Path({str(pid_file)!r}).write_text(str(os.getpid()))
+            while True:
+                pass
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exercises.grade", "flops", "--file", str(hang)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() or not pid_file.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return  # gone
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the solution's process outlived its killed grader by 10 s")
+
+
 @pytest.mark.parametrize(
     "stop, status, said",
     [
