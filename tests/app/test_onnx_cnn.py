@@ -14,8 +14,6 @@ and the other way round must be caught. ``predict`` on the file answers as on th
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
@@ -26,8 +24,10 @@ from conftest import write_idx_folder
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
+from onnx_runs import digit_files, onnx_probabilities, quiet  # noqa: E402
+
 from backprop.app.commands import export, predict, train  # noqa: E402
-from backprop.app.onnx_graph import INPUT, OUTPUT, build_model  # noqa: E402
+from backprop.app.onnx_graph import build_model  # noqa: E402
 from backprop.app.runs import Checkpoint, load_model, save_checkpoint  # noqa: E402
 from backprop.cnn import CNN  # noqa: E402
 from backprop.data import load_mnist, load_pixels  # noqa: E402
@@ -44,13 +44,6 @@ ODD_PADS = (
     ("dense", 16),
     ("dense", 10),
 )
-
-
-def quiet(command, argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = command(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +72,6 @@ def cnn_onnx(cnn_run, tmp_path_factory) -> Path:
     network = "CNN conv5x5x6same-pool2-conv5x5x16valid-pool2-dense32-dense10"
     assert f"wrote {path}" in out and f"{network} (mnist), float32" in out
     return path
-
-
-def onnx_probabilities(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    source = str(model) if isinstance(model, Path) else model.SerializeToString()
-    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT], {INPUT: x})[0]
 
 
 def test_onnxruntime_gives_the_cnns_probabilities(cnn_run, cnn_onnx):
@@ -235,20 +222,6 @@ def test_a_float64_cnn_run_gives_a_float64_graph(cnn_run, tmp_path):
     )
     assert gap <= TOLERANCE64
     assert same == 2000
-
-
-def digit_files(folder: Path, count: int) -> list[Path]:
-    """The first test digits as PNG files, dark ink on light paper, 3x larger."""
-    from PIL import Image
-
-    _, (x_test, _) = load_mnist()
-    paths = []
-    for i in range(count):
-        pixels = 255 - np.round(x_test[i].reshape(28, 28) * 255).astype(np.uint8)
-        path = folder / f"digit{i}.png"
-        Image.fromarray(pixels).resize((84, 84)).save(path)
-        paths.append(path)
-    return paths
 
 
 def test_predict_on_a_cnns_onnx_file_answers_as_on_the_run(cnn_run, cnn_onnx, tmp_path):

@@ -9,8 +9,6 @@ inputs get one line each.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from pathlib import Path
@@ -22,6 +20,7 @@ onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 from hostile import ROOT, run_hostile  # noqa: E402
+from onnx_runs import digit_files, onnx_probabilities, quiet  # noqa: E402
 
 from backprop.app.commands import export, predict, train  # noqa: E402
 from backprop.app.onnx_graph import INPUT, OUTPUT  # noqa: E402
@@ -30,14 +29,7 @@ from backprop.data import load_mnist  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 
 STANDARD_OPS = {"Gemm", "MatMul", "Add", "Relu", "Softmax"}
-TOLERANCE = 1e-6  # the issue's bound on |p_onnx - p_engine|, float32
-
-
-def quiet(command, argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = command(argv)
-    return code, out.getvalue(), err.getvalue()
+TOLERANCE = 1e-6  # the bound on |p_onnx - p_engine|, float32
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +48,6 @@ def exported(trained, tmp_path_factory) -> Path:
     assert code == 0, err
     assert f"wrote {path}" in out and "MLP 784-32-10 (mnist), float32" in out
     return path
-
-
-def onnx_probabilities(path: Path, x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT], {INPUT: x})[0]
 
 
 def test_onnxruntime_gives_the_engines_probabilities(trained, exported):
@@ -115,20 +102,6 @@ def test_a_float64_run_gives_a_float64_graph(tmp_path):
     got = onnx_probabilities(path, x)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, model.predict_proba(x), rtol=0, atol=1e-12)
-
-
-def digit_files(folder: Path, count: int) -> list[Path]:
-    """The first test digits as PNG files, dark ink on light paper, 3x larger."""
-    from PIL import Image
-
-    _, (x_test, _) = load_mnist()
-    paths = []
-    for i in range(count):
-        pixels = 255 - np.round(x_test[i].reshape(28, 28) * 255).astype(np.uint8)
-        path = folder / f"digit{i}.png"
-        Image.fromarray(pixels).resize((84, 84)).save(path)
-        paths.append(path)
-    return paths
 
 
 def test_predict_on_the_onnx_file_answers_as_on_the_run(trained, exported, tmp_path):
