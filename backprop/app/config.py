@@ -73,6 +73,7 @@ class EngineConfig(TrainConfig):
     augment: bool = False
     augment_strength: float = 1.0
     augment_fraction: float = 1.0
+    lr_decay: float = 1.0
 
     def validate(self) -> None:
         """Raise ConfigError naming the first value out of range."""
@@ -81,6 +82,9 @@ class EngineConfig(TrainConfig):
             raise ConfigError(
                 f"unknown --model {self.model!r}; choose one of {', '.join(MODELS)}"
             )
+        d = self.lr_decay
+        if not (math.isfinite(d) and 0 < d <= 1):
+            raise ConfigError(f"--lr-decay must be in (0, 1], got {d}")
         s = self.augment_strength
         if not (math.isfinite(s) and 0 < s <= 4):
             raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")

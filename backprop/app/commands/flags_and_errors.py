@@ -263,6 +263,13 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         f"{','.join(map(str, CNN_HIDDEN))} with cnn)",
     )
     p.add_argument(
+        "--lr-decay",
+        type=float,
+        default=d.lr_decay,
+        help="multiply the learning rate by this after every epoch (0, 1]; "
+        "1 keeps it constant, as the paper does",
+    )
+    p.add_argument(
         "--device",
         choices=DEVICES,
         default=d.device,

@@ -52,6 +52,7 @@ RUN_DEFINING = (
     "hidden",
     "batch_size",
     "lr",
+    "lr_decay",
     "seed",
     "dtype",
     "dataset",
@@ -65,6 +66,7 @@ RUN_DEFINING = (
 # Run-defining settings that older checkpoints lack, with what they meant then.
 ADDED_LATER = {
     "model": "mlp",
+    "lr_decay": 1.0,
     "augment": False,
     "augment_strength": 1.0,
     "augment_fraction": 1.0,
@@ -276,6 +278,7 @@ def check_saved_config(path: Path, saved: dict[str, Any]) -> None:
         "hidden": isinstance(hidden, list) and all(map(integer, hidden)),
         "batch_size": integer(saved["batch_size"]),
         "lr": integer(saved["lr"]) or isinstance(saved["lr"], float),
+        "lr_decay": integer(saved["lr_decay"]) or isinstance(saved["lr_decay"], float),
         "seed": integer(saved["seed"]),
         "data_dir": saved["data_dir"] is None or isinstance(saved["data_dir"], str),
     }
