@@ -29,7 +29,7 @@ from backprop.diagnostics import Diagnostics
 from backprop.errors import ConfigError, NonFiniteLossError
 from backprop.losses import log_softmax
 from backprop.model import MLP
-from backprop.optim import Adam
+from backprop.optim import Adam, WeightAverage
 
 Array = Any  # a numpy.ndarray or cupy.ndarray
 
@@ -135,6 +135,7 @@ def train_epoch(
     *,
     step: Step | None = None,
     diagnostics: Diagnostics | None = None,
+    average: WeightAverage | None = None,
     epoch: int = 1,
     progress: bool = False,
     max_steps: int | None = None,
@@ -156,6 +157,8 @@ def train_epoch(
             ``ReferenceStep(model, opt, pixels, labels)``.
         diagnostics: measures the layers around each step (per-layer
             gradient norms, update ratios); None measures nothing.
+        average: the weights' moving average, moved after every step
+            (``--ema``); None keeps none.
         epoch: the epoch number, for messages.
         progress: show a progress bar (tqdm, on a terminal).
         max_steps: stop after this many steps (``--dry-run``).
@@ -183,6 +186,8 @@ def train_epoch(
         result = step(batch)
         if diagnostics is not None:
             diagnostics.after_step(result)
+        if average is not None:
+            average.update(model.params)
         losses[i], correct[i] = result.loss, result.correct
         if not bar.disable and i % 20 == 0:  # a read only for a visible bar
             bar.set_postfix(loss=f"{float(losses[i]):.4f}", refresh=False)

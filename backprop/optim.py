@@ -1,12 +1,16 @@
 """Optimizers written out by hand: SGD and Adam, updating parameters in place.
 
-State (Adam's moments ``m`` and ``v``) is kept in dicts keyed like the
-parameters, so a checkpoint can store it by name.
+``WeightAverage`` keeps the moving average of the weights that a run may
+predict with (Keras's ``use_ema``). State (Adam's moments ``m`` and ``v``,
+the average) is kept in dicts keyed like the parameters, so a checkpoint can
+store it by name.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -156,3 +160,76 @@ class Adam:
             xp = xp_of(p)
             self.m[name][...] = xp.asarray(state[f"m.{name}"], dtype=p.dtype)
             self.v[name][...] = xp.asarray(state[f"v.{name}"], dtype=p.dtype)
+
+
+class WeightAverage:
+    """An exponential moving average of the weights (Polyak averaging).
+
+    Keras's ``use_ema``: after every optimizer step,
+    ``average <- momentum * average + (1 - momentum) * w``, and at the first
+    step ``average = w``. With a constant learning rate the weights keep
+    jumping from step to step; the average over the last ``1 / (1 - momentum)``
+    steps or so sits nearer the middle of where they jump. The optimizer steps
+    the weights; the run scores and predicts with the average.
+
+    Args:
+        momentum: in [0, 1); 0.99 averages over about the last 100 steps.
+    """
+
+    def __init__(self, momentum: float = 0.99) -> None:
+        if not 0 <= momentum < 1:
+            raise ConfigError(
+                f"the average's momentum must be in [0, 1), got {momentum}"
+            )
+        self.momentum = momentum
+        self.params: dict[str, Array] = {}  # views into flat, made at the first update
+        self.flat: Array = None
+
+    def update(self, params: dict[str, Array]) -> None:
+        """Move the average towards the weights after an optimizer step.
+
+        Args:
+            params: name -> array, the weights the optimizer just updated.
+        """
+        if not self.params:  # the first step: the average is the weights
+            xp, dtype = xp_of(*params.values()), next(iter(params.values())).dtype
+            self.flat, self.params = flat_buffer(shapes_of(params), dtype, xp)
+            for name, p in params.items():
+                self.params[name][...] = p
+            return
+        m = self.momentum
+        for name, p in params.items():
+            average = self.params[name]
+            average *= m
+            average += (1 - m) * p  # m average + (1 - m) w, as Keras writes it
+
+    def copy_to(self, params: dict[str, Array]) -> None:
+        """Write the average into ``params`` (arrays keyed and shaped alike)."""
+        for name, p in params.items():
+            p[...] = self.params[name]
+
+    def load(self, params: dict[str, Array], like: dict[str, Array]) -> None:
+        """Restore a saved average (arrays keyed like ``like``, on its device)."""
+        xp, dtype = xp_of(*like.values()), next(iter(like.values())).dtype
+        self.flat, self.params = flat_buffer(shapes_of(like), dtype, xp)
+        for name in like:
+            self.params[name][...] = xp.asarray(params[name], dtype=dtype)
+
+
+@contextmanager
+def averaged(params: dict[str, Array], average: WeightAverage | None) -> Iterator[None]:
+    """Within the block, ``params`` hold the average; afterwards, their own values.
+
+    Scoring or saving a model with its averaged weights; with no average (or
+    none yet), the block sees the weights as they are.
+    """
+    if average is None or not average.params:
+        yield
+        return
+    own = {name: p.copy() for name, p in params.items()}
+    average.copy_to(params)
+    try:
+        yield
+    finally:
+        for name, p in params.items():
+            p[...] = own[name]

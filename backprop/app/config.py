@@ -74,6 +74,7 @@ class EngineConfig(TrainConfig):
     augment_strength: float = 1.0
     augment_fraction: float = 1.0
     lr_decay: float = 1.0
+    ema: float = 0.0
 
     def validate(self) -> None:
         """Raise ConfigError naming the first value out of range."""
@@ -85,6 +86,8 @@ class EngineConfig(TrainConfig):
         d = self.lr_decay
         if not (math.isfinite(d) and 0 < d <= 1):
             raise ConfigError(f"--lr-decay must be in (0, 1], got {d}")
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
         s = self.augment_strength
         if not (math.isfinite(s) and 0 < s <= 4):
             raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")

@@ -21,7 +21,6 @@ is ``commands.train.main`` -> ``train_run`` -> ``fit`` ->
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +30,15 @@ import numpy as np
 
 from backprop.app.augment import Augmentation, EpochAugmenter, augmentation_record
 from backprop.app.config import EngineConfig
-from backprop.app.evaluation.metrics import classification_report, format_report
+from backprop.app.evaluation.outputs import finish_training
 from backprop.app.finite import check_finite
 from backprop.app.memory import check_fits
 from backprop.app.networks import make_model, network_name, run_kernels
-from backprop.app.records import PAPER_RESULTS, epoch_line, epoch_record, headline
+from backprop.app.records import epoch_line, epoch_record
 from backprop.app.runs import (
     CONFIG_FILE,
-    EVALUATION_FILES,
-    REPORT_FILE,
     Checkpoint,
     RunWriter,
-    atomic_write_text,
     check_same_data,
     data_record,
     library_versions,
@@ -53,12 +49,12 @@ from backprop.app.runs import (
 )
 from backprop.cnn import CNN
 from backprop.data import CLASS_NAMES, NUM_CLASSES, load_pixels, to_inputs
-from backprop.device import get_xp, resolve_device, to_device, to_numpy
+from backprop.device import get_xp, resolve_device, to_device
 from backprop.diagnostics import PROBE_SIZE, Diagnostics
 from backprop.kernels import make_step
 from backprop.loop import Array, Step, loss_and_accuracy, train_epoch
 from backprop.model import MLP
-from backprop.optim import Adam
+from backprop.optim import Adam, WeightAverage, averaged
 
 
 @dataclass
@@ -71,6 +67,8 @@ class Run:
         kernels: ``"reference"`` or ``"fused"``.
         model: the model, updated in place.
         opt: Adam.
+        average: the weights' moving average (``--ema``), which the run
+            scores, saves and predicts with; None without ``--ema``.
         rng: the run's one generator (initial weights, then each epoch's order).
         step: the training step.
         diagnostics: per-layer statistics of each epoch.
@@ -90,6 +88,7 @@ class Run:
     kernels: str
     model: MLP | CNN
     opt: Adam
+    average: WeightAverage | None
     rng: np.random.Generator
     step: Step
     diagnostics: Diagnostics
@@ -145,10 +144,11 @@ def build(
     xp = get_xp(device)
     model = make_model(cfg, pixels.shape[1], rng, device)
     opt = Adam(lr=cfg.lr, mode=cfg.adam)
+    average = WeightAverage(cfg.ema) if cfg.ema else None
     history: list[dict] = []
     if ckpt is not None:
-        n = len(pixels)
-        model = restore_checkpoint(ckpt, model, opt, rng, n, cfg, device, resume)
+        n, kept = len(pixels), (opt, average, rng)
+        model = restore_checkpoint(ckpt, model, *kept, n, cfg, device, resume)
         history = list(ckpt.history)
     augmentation = None  # --augment's settings and key, kept in the checkpoint
     if cfg.augment:
@@ -175,6 +175,7 @@ def build(
         kernels=kernels,
         model=model,
         opt=opt,
+        average=average,
         rng=rng,
         step=None,  # made below, once the data are on the device
         diagnostics=Diagnostics(model, x_held[:PROBE_SIZE]),
@@ -229,11 +230,13 @@ def fit(run: Run, *, progress: bool = False, echo: bool = False) -> list[dict]:
             run.rng,
             step=run.step,
             diagnostics=run.diagnostics,
+            average=run.average,
             epoch=epoch,
             progress=progress,
         )
         diagnostics = run.diagnostics.summary()  # read back once per epoch
-        held = loss_and_accuracy(model, run.x_held, run.y_held)
+        with averaged(model.params, run.average):  # the weights it predicts with
+            held = loss_and_accuracy(model, run.x_held, run.y_held)
         seconds = time.perf_counter() - start
         record = epoch_record(epoch, train, held, seconds, diagnostics)
         moments = {"Adam's m": opt.m_flat, "Adam's v": opt.v_flat}
@@ -247,10 +250,18 @@ def fit(run: Run, *, progress: bool = False, echo: bool = False) -> list[dict]:
 
 
 def save(run: Run) -> None:
-    """Write the run's checkpoint and history.json (atomically, each)."""
+    """Write the run's checkpoint and history.json (atomically, each).
+
+    With ``--ema`` the checkpoint's weights are the average, which every
+    command reads, and Adam's state keeps the stepped weights as ``w.<name>``.
+    """
+    params, optimizer = run.model.params, run.opt.state_dict()
+    if run.average is not None and run.average.params:
+        optimizer.update({f"w.{name}": p for name, p in params.items()})
+        params = run.average.params
     state = Checkpoint(
-        run.model.params,
-        run.opt.state_dict(),
+        params,
+        optimizer,
         run.rng.bit_generator.state,
         run.config,
         run.history,
@@ -330,8 +341,13 @@ def train_run(
                 f"writing to {out}"
             )
         fit(run, progress=not quiet, echo=not quiet)
+    if run.average is not None and run.average.params:  # as Keras's fit ends:
+        run.average.copy_to(run.model.params)  # the run predicts with the average
     with run.writer.guarding(f"after training, while writing the report in {out}"):
-        finish(run, out, quiet=quiet, plots=plots)
+        paper_data = cfg.dataset == "mnist" and cfg.data_dir is None
+        names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir
+        held = (run.model, run.x_held, run.y_held, names, run.history)
+        finish_training(out, *held, paper_data, quiet=quiet, plots=plots)
     return 0
 
 
@@ -356,41 +372,3 @@ def dry_run_line(run: Run) -> str:
         f"dry run on {run.device} ({run.kernels} kernels): one step, loss "
         f"{loss:.4f}; one test batch, loss {test_loss:.4f}; nothing written"
     )
-
-
-def finish(run: Run, out: Path, *, quiet: bool, plots: bool) -> None:
-    """After the epochs: the report, the pictures with ``plots``, the headline.
-
-    Pictures already in ``out`` (a resumed run that was evaluated) are drawn
-    again, so that none shows the earlier epochs.
-    """
-    stale = [n for n in EVALUATION_FILES if n != REPORT_FILE and (out / n).exists()]
-    if stale and not plots:
-        print(
-            f"note: drawing {', '.join(stale)} again for the new epochs",
-            file=sys.stderr,
-        )
-        plots = True
-    cfg, model = run.cfg, run.model
-    y_pred = to_numpy(model.predict(run.x_held))
-    names = CLASS_NAMES[cfg.dataset]  # also names the classes of a --data-dir
-    report = classification_report(to_numpy(run.y_held), y_pred, names)
-    text = format_report(report)
-    atomic_write_text(out / REPORT_FILE, text)
-    if not quiet:
-        print("\n" + text)
-    paper_data = cfg.dataset == "mnist" and cfg.data_dir is None
-    if plots:
-        from backprop.app.evaluation.outputs import write_evaluation  # matplotlib
-
-        write_evaluation(
-            out,
-            model,
-            run.x_held,
-            run.y_held,
-            names,
-            run.history,
-            reference=PAPER_RESULTS if paper_data else None,
-            quiet=quiet,
-        )
-    print(headline(run.history[-1], paper_data) + f"; results in {out}")

@@ -114,6 +114,13 @@ def test_cnn_train_equals_the_cpu(small_mnist, tmp_path):
     assert json.loads((gpu / "config.json").read_text())["model"] == "cnn"
 
 
+def test_ema_train_equals_the_cpu(small_mnist, tmp_path):
+    """``--ema``: the average moves on the device as on the CPU."""
+    gpu, cpu = train_twice(small_mnist, tmp_path, "--epochs", "2", "--ema", "0.9")
+    assert_same_run(gpu, cpu)
+    assert "optim/w.dense1.w" in checkpoint_arrays(gpu / "model.npz")
+
+
 def test_augmented_train_equals_the_cpu(small_mnist, tmp_path):
     gpu, cpu = train_twice(small_mnist, tmp_path, "--epochs", "2", "--augment")
     assert_same_run(gpu, cpu)

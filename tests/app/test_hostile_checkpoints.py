@@ -56,7 +56,11 @@ TAMPERED = {
     "no-t": (put("optim/t", None), "optimizer step count t is missing"),
     "float-t": (put("optim/t", np.array(5.0)), r"t is float64 \(\)"),
     "no-v": (put("optim/v.dense2.b", None), "optimizer fields missing: v.dense2.b"),
-    "odd-field": (put("optim/w.dense1.w", np.zeros(3)), "unexpected: w.dense1.w"),
+    "odd-field": (put("optim/x.dense1.w", np.zeros(3)), "unexpected: x.dense1.w"),
+    "some-stepped-weights": (  # --ema's w.<name>: all of them or none
+        put("optim/w.dense1.w", np.zeros((64, 4), np.float32)),
+        "optimizer fields missing: w.dense1.b, w.dense2.b, w.dense2.w",
+    ),
     "moment-shape": (
         put("optim/m.dense1.w", np.zeros(3, np.float32)),
         r"optimizer m.dense1.w is float32 \(3,\), but its parameter is float32 \(64, 4",
@@ -101,6 +105,7 @@ ON_LOAD = {
     "float-t",
     "no-v",
     "odd-field",
+    "some-stepped-weights",
     "moment-shape",
     "negative-v",
     "scalar-weight",

@@ -270,6 +270,14 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         "1 keeps it constant, as the paper does",
     )
     p.add_argument(
+        "--ema",
+        type=float,
+        default=d.ema,
+        help="score, save and predict with a moving average of the weights: "
+        "after every step, average = EMA * average + (1 - EMA) * weights "
+        "(Keras's use_ema); 0: no average",
+    )
+    p.add_argument(
         "--device",
         choices=DEVICES,
         default=d.device,

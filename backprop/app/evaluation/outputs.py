@@ -32,7 +32,14 @@ from backprop.app.evaluation.metrics import (
     confusion_matrix,
     format_report,
 )
-from backprop.app.runs import HISTORY_FILE, REPORT_FILE, atomic_write_text, write_json
+from backprop.app.records import PAPER_RESULTS, headline
+from backprop.app.runs import (
+    EVALUATION_FILES,
+    HISTORY_FILE,
+    REPORT_FILE,
+    atomic_write_text,
+    write_json,
+)
 from backprop.device import to_device, to_numpy, xp_of
 from backprop.errors import DataError
 from backprop.loop import loss_and_accuracy
@@ -171,6 +178,54 @@ def write_evaluation(
         print(f"note: {exc}: galleries and weights.png skipped", file=sys.stderr)
     say(f"wrote {', '.join(written)} to {out}")
     return result
+
+
+def finish_training(
+    out: Path,
+    model: Any,
+    x: Any,
+    y: Any,
+    names: Sequence[str],
+    history: list[dict],
+    paper_data: bool,
+    *,
+    quiet: bool,
+    plots: bool,
+) -> None:
+    """After a run's epochs: the report, the pictures with ``plots``, the headline.
+
+    Pictures already in ``out`` (a resumed run that was evaluated) are drawn
+    again, so that none shows the earlier epochs.
+
+    Args:
+        out: the run folder.
+        model: the trained model.
+        x: the held-out inputs on the model's device, (M, D).
+        y: their labels on the same device, (M,).
+        names: the class names.
+        history: the run's records, one per epoch.
+        paper_data: the bundled MNIST, whose curves show the paper's numbers.
+        quiet: print only the headline.
+        plots: also write what ``backprop evaluate`` writes.
+    """
+    stale = [n for n in EVALUATION_FILES if n != REPORT_FILE and (out / n).exists()]
+    if stale and not plots:
+        print(
+            f"note: drawing {', '.join(stale)} again for the new epochs",
+            file=sys.stderr,
+        )
+        plots = True
+    y_pred = to_numpy(model.predict(x))
+    text = format_report(classification_report(to_numpy(y), y_pred, names))
+    atomic_write_text(out / REPORT_FILE, text)
+    if not quiet:
+        print("\n" + text)
+    if plots:
+        reference = PAPER_RESULTS if paper_data else None
+        write_evaluation(
+            out, model, x, y, names, history, reference=reference, quiet=quiet
+        )
+    print(headline(history[-1], paper_data) + f"; results in {out}")
 
 
 def first_weights(model: Any) -> np.ndarray:

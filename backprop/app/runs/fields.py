@@ -89,7 +89,9 @@ def check_optimizer(
 ) -> dict[str, Any]:
     """Adam's state: a step count ``t``, and ``m.``/``v.`` moments like ``params``.
 
-    An empty state (a checkpoint of weights only) is allowed.
+    An empty state (a checkpoint of weights only) is allowed. A run with
+    ``--ema`` also keeps the weights Adam steps, ``w.<name>`` (its ``params``
+    are their average).
 
     Returns:
         the state with ``t`` as an int, as ``Adam.load_state_dict`` takes it.
@@ -108,6 +110,8 @@ def check_optimizer(
         )
     expected = {f"{k}.{name}" for name in params for k in "mv"} if int(t) else set()
     fields = set(optimizer) - {"t"}
+    if expected and any(key.startswith("w.") for key in fields):
+        expected |= {f"w.{name}" for name in params}
     if fields != expected:
         odd = sorted(fields - expected) or sorted(expected - fields)
         what = "unexpected" if fields - expected else "missing"

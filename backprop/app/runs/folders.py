@@ -22,11 +22,11 @@ from backprop.app.runs.fields import HISTORY_KEYS, restore_rng
 from backprop.app.runs.files import not_a_file, write_json
 from backprop.cnn import CNN
 from backprop.data import DATASETS
-from backprop.device import resolve_device
+from backprop.device import resolve_device, to_device, xp_of
 from backprop.errors import BackpropError, CheckpointError, ConfigError, DataError
 from backprop.init import INITIALIZERS
 from backprop.model import DTYPES, MLP
-from backprop.optim import ADAM_MODES, Adam
+from backprop.optim import ADAM_MODES, Adam, WeightAverage
 
 MODEL_FILE = "model.npz"
 CONFIG_FILE = "config.json"
@@ -53,6 +53,7 @@ RUN_DEFINING = (
     "batch_size",
     "lr",
     "lr_decay",
+    "ema",
     "seed",
     "dtype",
     "dataset",
@@ -67,6 +68,7 @@ RUN_DEFINING = (
 ADDED_LATER = {
     "model": "mlp",
     "lr_decay": 1.0,
+    "ema": 0.0,
     "augment": False,
     "augment_strength": 1.0,
     "augment_fraction": 1.0,
@@ -279,6 +281,7 @@ def check_saved_config(path: Path, saved: dict[str, Any]) -> None:
         "batch_size": integer(saved["batch_size"]),
         "lr": integer(saved["lr"]) or isinstance(saved["lr"], float),
         "lr_decay": integer(saved["lr_decay"]) or isinstance(saved["lr_decay"], float),
+        "ema": integer(saved["ema"]) or isinstance(saved["ema"], float),
         "seed": integer(saved["seed"]),
         "data_dir": saved["data_dir"] is None or isinstance(saved["data_dir"], str),
     }
@@ -299,6 +302,7 @@ def restore_checkpoint(
     ckpt: Checkpoint,
     model: MLP | CNN,
     opt: Adam,
+    average: WeightAverage | None,
     rng: np.random.Generator,
     n_train: int,
     cfg: Any,
@@ -311,6 +315,9 @@ def restore_checkpoint(
         ckpt: the checkpoint to continue.
         model: the run's freshly made model (its sizes and dtype must match).
         opt: the run's optimizer; takes the checkpoint's state.
+        average: the run's weight average (``--ema``), or None. A checkpoint
+            of such a run holds the average as its weights and the weights
+            Adam steps as ``w.<name>`` beside Adam's moments.
         rng: the run's generator; takes the checkpoint's state.
         n_train: training examples, to check Adam's step count.
         cfg: the run's ``EngineConfig``.
@@ -345,6 +352,11 @@ def restore_checkpoint(
             f"{path}: its model {restored.sizes} {restored.dtype} does not match "
             "the data"
         )
+    stepped = {name: ckpt.optimizer.get(f"w.{name}") for name in restored.params}
+    if average is not None and all(w is not None for w in stepped.values()):
+        average.load(ckpt.params, restored.params)
+        for name, w in stepped.items():  # the weights Adam steps
+            restored.params[name][...] = to_device(w, xp_of(restored.flat))
     opt.load_state_dict(ckpt.optimizer, restored.params)
     restore_rng(rng, ckpt.rng_state, path)
     if len(ckpt.history) >= cfg.epochs:
