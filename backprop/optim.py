@@ -1,9 +1,9 @@
 """Optimizers written out by hand: SGD and Adam, updating parameters in place.
 
 ``WeightAverage`` keeps the moving average of the weights that a run may
-predict with (Keras's ``use_ema``). State (Adam's moments ``m`` and ``v``,
-the average) is kept in dicts keyed like the parameters, so a checkpoint can
-store it by name.
+predict with (TensorFlow's ``ExponentialMovingAverage``). State (Adam's
+moments ``m`` and ``v``, the average) is kept in dicts keyed like the
+parameters, so a checkpoint can store it by name.
 """
 
 from __future__ import annotations
@@ -165,25 +165,36 @@ class Adam:
 class WeightAverage:
     """An exponential moving average of the weights (Polyak averaging).
 
-    Keras's ``use_ema``: after every optimizer step,
-    ``average <- momentum * average + (1 - momentum) * w``, and at the first
-    step ``average = w``. With a constant learning rate the weights keep
-    jumping from step to step; the average over the last ``1 / (1 - momentum)``
-    steps or so sits nearer the middle of where they jump. The optimizer steps
-    the weights; the run scores and predicts with the average.
+    TensorFlow's ``tf.train.ExponentialMovingAverage(momentum, num_updates)``:
+    after optimizer step t the average moves towards the weights,
+    ``average -= (1 - d) * (average - w)`` with ``d = min(momentum, (1 + t) /
+    (10 + t))``, and at the first step it is the weights. ``d`` grows from
+    0.25 at step 2 to ``momentum``, so early on the average keeps up with the
+    weights, and late in training it averages the last ``1 / (1 - d)`` steps
+    or so: with a constant learning rate the weights keep jumping from step to
+    step, and their average sits nearer the middle of where they jump. The
+    optimizer steps the weights; the run scores and predicts with the average.
+    As TensorFlow does, ``d`` is computed in float32.
 
     Args:
-        momentum: in [0, 1); 0.99 averages over about the last 100 steps.
+        momentum: the largest ``d``, in [0, 1); 0.999 ends up averaging over
+            about the last 1,000 steps.
     """
 
-    def __init__(self, momentum: float = 0.99) -> None:
+    def __init__(self, momentum: float = 0.999) -> None:
         if not 0 <= momentum < 1:
             raise ConfigError(
                 f"the average's momentum must be in [0, 1), got {momentum}"
             )
         self.momentum = momentum
+        self.t = 0
         self.params: dict[str, Array] = {}  # views into flat, made at the first update
         self.flat: Array = None
+
+    def decay(self, t: int) -> float:
+        """``d = min(momentum, (1 + t) / (10 + t))`` at step t, in float32 as TF's."""
+        one, ten, steps = np.float32(1), np.float32(10), np.float32(t)
+        return float(min(np.float32(self.momentum), (one + steps) / (ten + steps)))
 
     def update(self, params: dict[str, Array]) -> None:
         """Move the average towards the weights after an optimizer step.
@@ -191,29 +202,34 @@ class WeightAverage:
         Args:
             params: name -> array, the weights the optimizer just updated.
         """
+        self.t += 1
         if not self.params:  # the first step: the average is the weights
             xp, dtype = xp_of(*params.values()), next(iter(params.values())).dtype
             self.flat, self.params = flat_buffer(shapes_of(params), dtype, xp)
-            for name, p in params.items():
-                self.params[name][...] = p
+            self.copy_from(params)
             return
-        m = self.momentum
+        d = self.decay(self.t)
         for name, p in params.items():
             average = self.params[name]
-            average *= m
-            average += (1 - m) * p  # m average + (1 - m) w, as Keras writes it
+            average -= (1 - d) * (average - p)  # as TF's assign_moving_average
+
+    def copy_from(self, params: dict[str, Array]) -> None:
+        """Set the average to ``params`` (arrays keyed and shaped alike)."""
+        for name, average in self.params.items():
+            average[...] = params[name]
 
     def copy_to(self, params: dict[str, Array]) -> None:
         """Write the average into ``params`` (arrays keyed and shaped alike)."""
         for name, p in params.items():
             p[...] = self.params[name]
 
-    def load(self, params: dict[str, Array], like: dict[str, Array]) -> None:
-        """Restore a saved average (arrays keyed like ``like``, on its device)."""
+    def load(self, params: dict[str, Array], like: dict[str, Array], t: int) -> None:
+        """Restore a saved average of ``t`` steps, placed and typed like ``like``."""
         xp, dtype = xp_of(*like.values()), next(iter(like.values())).dtype
         self.flat, self.params = flat_buffer(shapes_of(like), dtype, xp)
         for name in like:
             self.params[name][...] = xp.asarray(params[name], dtype=dtype)
+        self.t = t
 
 
 @contextmanager

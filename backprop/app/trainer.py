@@ -341,7 +341,7 @@ def train_run(
                 f"writing to {out}"
             )
         fit(run, progress=not quiet, echo=not quiet)
-    if run.average is not None and run.average.params:  # as Keras's fit ends:
+    if run.average is not None and run.average.params:
         run.average.copy_to(run.model.params)  # the run predicts with the average
     with run.writer.guarding(f"after training, while writing the report in {out}"):
         paper_data = cfg.dataset == "mnist" and cfg.data_dir is None

@@ -274,8 +274,8 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         type=float,
         default=d.ema,
         help="score, save and predict with a moving average of the weights: "
-        "after every step, average = EMA * average + (1 - EMA) * weights "
-        "(Keras's use_ema); 0: no average",
+        "after step t, average = d * average + (1 - d) * weights, d = min(EMA, "
+        "(1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage); 0: none",
     )
     p.add_argument(
         "--device",

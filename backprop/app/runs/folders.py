@@ -354,7 +354,7 @@ def restore_checkpoint(
         )
     stepped = {name: ckpt.optimizer.get(f"w.{name}") for name in restored.params}
     if average is not None and all(w is not None for w in stepped.values()):
-        average.load(ckpt.params, restored.params)
+        average.load(ckpt.params, restored.params, int(ckpt.optimizer["t"]))
         for name, w in stepped.items():  # the weights Adam steps
             restored.params[name][...] = to_device(w, xp_of(restored.flat))
     opt.load_state_dict(ckpt.optimizer, restored.params)
