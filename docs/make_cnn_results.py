@@ -64,6 +64,7 @@ def summarize_run(folder: Path) -> dict:
         "augment": bool(config.get("augment", False)),
         "augment_strength": config.get("augment_strength", 1.0),
         "lr": config.get("lr"),
+        "ema": config.get("ema", 0.0),
         "epochs_planned": config["epochs"],
         "epochs_finished": len(history),
         "s_per_epoch_median": statistics.median(seconds) if seconds else None,

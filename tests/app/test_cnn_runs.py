@@ -105,6 +105,30 @@ def test_cnn_without_hidden_is_lenet5(digits28, tmp_path):
     assert engine_config(args, typed).hidden == (8,)
 
 
+@pytest.mark.parametrize(
+    "argv, ema",
+    [
+        (["--model", "cnn"], 0.999),  # chosen for the CNN on the tune set
+        (["--model", "cnn", "--ema", "0"], 0.0),
+        (["--model", "cnn", "--ema", "0.9"], 0.9),
+        (["--model", "mlp"], 0.0),  # the paper's network keeps its weights
+    ],
+)
+def test_a_cnn_averages_its_weights_unless_told(argv, ema):
+    from backprop.app.commands import crossval
+    from backprop.app.commands.flags_and_errors import (
+        MODEL_DEFAULTS,
+        engine_config,
+        parse_with_typed,
+    )
+    from backprop.app.runs.folders import RUN_DEFINING
+
+    args, typed = parse_with_typed(train.build_parser(), argv, RUN_DEFINING)
+    assert engine_config(args, typed).ema == ema
+    args, typed = parse_with_typed(crossval.build_parser(), argv, MODEL_DEFAULTS)
+    assert engine_config(args, typed).ema == ema
+
+
 def test_resume_is_bit_identical_to_an_uninterrupted_run(digits28, tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     assert run(train.main, cnn_argv(digits28, full, "--epochs", "2"))[0] == 0

@@ -19,6 +19,7 @@ import sys
 
 from backprop.app.commands import prog
 from backprop.app.commands.flags_and_errors import (
+    MODEL_DEFAULTS,
     HelpFormatter,
     Parser,
     add_engine_flags,
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, typed: set[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = build_parser()
-    args, typed = parse_with_typed(parser, argv, ("hidden",))
+    args, typed = parse_with_typed(parser, argv, MODEL_DEFAULTS)
     return run_command(parser, lambda: run(args, typed))
 
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backprop.app.config import CNN_HIDDEN, MODELS, EngineConfig, TrainConfig
+from backprop.app.config import CNN_EMA, CNN_HIDDEN, MODELS, EngineConfig, TrainConfig
 from backprop.app.runs.folders import as_flag
 from backprop.data import DATASETS
 from backprop.device import DEVICES
@@ -275,7 +275,8 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         default=d.ema,
         help="score, save and predict with a moving average of the weights: "
         "after step t, average = d * average + (1 - d) * weights, d = min(EMA, "
-        "(1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage); 0: none",
+        "(1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage); 0: none; "
+        f"{CNN_EMA} unless typed with --model cnn",
     )
     p.add_argument(
         "--device",
@@ -346,11 +347,16 @@ def parse_with_typed(
     return args, typed
 
 
+# Flags whose defaults depend on --model (engine_config fills them in).
+MODEL_DEFAULTS = ("hidden", "ema")
+
+
 def engine_config(args: argparse.Namespace, typed: set[str]) -> EngineConfig:
     """The ``EngineConfig`` the flags name.
 
     ``--model cnn`` without ``--hidden`` gets LeNet-5's dense widths
-    (``CNN_HIDDEN``).
+    (``CNN_HIDDEN``), and without ``--ema`` the average chosen for it on the
+    ``tune`` set (``CNN_EMA``; docs/results/cnn-tune.json).
 
     Args:
         args: the parsed flags.
@@ -359,4 +365,6 @@ def engine_config(args: argparse.Namespace, typed: set[str]) -> EngineConfig:
     cfg = EngineConfig.from_namespace(args)
     if cfg.model == "cnn" and "hidden" not in typed:
         cfg = dataclasses.replace(cfg, hidden=CNN_HIDDEN)
+    if cfg.model == "cnn" and "ema" not in typed:
+        cfg = dataclasses.replace(cfg, ema=CNN_EMA)
     return cfg
