@@ -43,6 +43,12 @@ def put(key, value):
     return change
 
 
+def stepped_weights(arrays):
+    """Give a run without ``--ema`` the ``w.<name>`` fields of one with it."""
+    for key in [k for k in arrays if k.startswith("param/")]:
+        arrays[f"optim/w.{key[6:]}"] = arrays[key].copy()
+
+
 TAMPERED = {
     "meta-list": (meta_edit(lambda m: [m]), "its metadata is a list, not an object"),
     "config-str": (
@@ -60,6 +66,14 @@ TAMPERED = {
     "some-stepped-weights": (  # --ema's w.<name>: all of them or none
         put("optim/w.dense1.w", np.zeros((64, 4), np.float32)),
         "optimizer fields missing: w.dense1.b, w.dense2.b, w.dense2.w",
+    ),
+    "ema-without-stepped-weights": (  # would restart the average at step 0
+        config_edit("ema", 0.9),
+        "the run used --ema 0.9, but its checkpoint holds no weights Adam steps",
+    ),
+    "stepped-weights-without-ema": (  # would resume from the average
+        stepped_weights,
+        "the run used --ema 0.0, but its checkpoint holds weights Adam steps",
     ),
     "moment-shape": (
         put("optim/m.dense1.w", np.zeros(3, np.float32)),

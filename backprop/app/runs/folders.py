@@ -328,7 +328,8 @@ def restore_checkpoint(
         the checkpoint's model.
 
     Raises:
-        CheckpointError: the checkpoint does not fit the data.
+        CheckpointError: the checkpoint does not fit the data, or holds the
+            stepped weights when its config has no ``--ema`` (or the reverse).
         ConfigError: it already holds ``cfg.epochs`` epochs.
     """
     try:
@@ -353,7 +354,13 @@ def restore_checkpoint(
             "the data"
         )
     stepped = {name: ckpt.optimizer.get(f"w.{name}") for name in restored.params}
-    if average is not None and all(w is not None for w in stepped.values()):
+    kept = all(w is not None for w in stepped.values())  # or none (check_optimizer)
+    if steps and kept != (average is not None):  # after a step, --ema keeps them
+        raise CheckpointError(
+            f"{path}: the run used --ema {as_flag(cfg.ema)}, but its checkpoint "
+            f"holds {'' if kept else 'no '}weights Adam steps (optimizer w.<name>)"
+        )
+    if average is not None and kept:
         average.load(ckpt.params, restored.params, int(ckpt.optimizer["t"]))
         for name, w in stepped.items():  # the weights Adam steps
             restored.params[name][...] = to_device(w, xp_of(restored.flat))
