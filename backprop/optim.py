@@ -168,11 +168,12 @@ class WeightAverage:
     TensorFlow's ``tf.train.ExponentialMovingAverage(momentum, num_updates)``:
     after optimizer step t the average moves towards the weights,
     ``average -= (1 - d) * (average - w)`` with ``d = min(momentum, (1 + t) /
-    (10 + t))``, and at the first step it is the weights. ``d`` grows from
-    0.25 at step 2 to ``momentum``, so early on the average keeps up with the
-    weights, and late in training it averages the last ``1 / (1 - d)`` steps
-    or so: with a constant learning rate the weights keep jumping from step to
-    step, and their average sits nearer the middle of where they jump. The
+    (10 + t))``, and at the first step it is the weights. ``d`` grows with t
+    (0.25 at step 2) until it reaches ``momentum``, so early on the average
+    keeps up with the weights, and late in training it averages the last
+    ``1 / (1 - d)`` steps or so: with a constant learning rate the weights keep
+    jumping from step to step, and their average sits nearer the middle of
+    where they jump. The
     optimizer steps the weights; the run scores and predicts with the average.
     As TensorFlow does, ``d`` is computed in float32.
 
