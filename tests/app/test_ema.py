@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from hostile import run_hostile
 
 from backprop.app.commands import evaluate, train
 from backprop.app.runs import load_checkpoint, load_model, save_checkpoint
@@ -102,3 +103,29 @@ def test_an_ema_out_of_range_is_one_line(value, synthetic_dir, tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert f"--ema must be in [0, 1), got {float(value)}" in err[-1]
     assert not (tmp_path / "r").exists()
+
+
+def without_stepped_weights(ckpt):
+    for key in [k for k in ckpt.optimizer if k.startswith("w.")]:
+        del ckpt.optimizer[key]
+
+
+def without_ema_in_config(ckpt):
+    ckpt.config["ema"] = 0.0
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [  # either way the average would carry on as the weights Adam steps
+        (without_stepped_weights, r"the run averages its weights \(--ema 0.9\), "),
+        (without_ema_in_config, r"an --ema run's stepped weights \(w.\*\), but "),
+    ],
+)
+def test_stepped_weights_that_contradict_the_config_are_refused(
+    edit, message, runs, tmp_path, capsys
+):
+    ckpt = load_checkpoint(runs[1] / "model.npz")
+    edit(ckpt)
+    save_checkpoint(runs[1] / "model.npz", ckpt)
+    argv = ["--resume", str(runs[1]), "--epochs", "4", "--quiet"]
+    run_hostile(train.main, argv, capsys, tmp_path, status=1, message=message)

@@ -353,7 +353,8 @@ def restore_checkpoint(
             "the data"
         )
     stepped = {name: ckpt.optimizer.get(f"w.{name}") for name in restored.params}
-    if average is not None and all(w is not None for w in stepped.values()):
+    check_stepped(path, cfg.ema if average is not None else 0, stepped, steps)
+    if average is not None and steps:
         average.load(ckpt.params, restored.params, int(ckpt.optimizer["t"]))
         for name, w in stepped.items():  # the weights Adam steps
             restored.params[name][...] = to_device(w, xp_of(restored.flat))
@@ -365,3 +366,25 @@ def restore_checkpoint(
             "pass --epochs greater than that"
         )
     return restored
+
+
+def check_stepped(path: Path | None, ema: float, stepped: dict, steps: int) -> None:
+    """Refuse a checkpoint whose stepped weights (``w.<name>``) contradict ``--ema``.
+
+    After its first step an ``--ema`` run saves the average as the weights and
+    the weights Adam steps beside Adam's moments; a run without keeps neither.
+    Without them the average would carry on as the weights, silently.
+
+    Raises:
+        CheckpointError: naming what is missing or extra.
+    """
+    if steps and ema and any(w is None for w in stepped.values()):
+        raise CheckpointError(
+            f"{path}: the run averages its weights (--ema {ema}), but Adam's "
+            "state holds no stepped weights (w.*) to continue from"
+        )
+    if not ema and any(w is not None for w in stepped.values()):
+        raise CheckpointError(
+            f"{path}: Adam's state holds an --ema run's stepped weights (w.*), "
+            "but the run's config has no --ema"
+        )
