@@ -13,7 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
+
 from backprop.errors import ConfigError
+from backprop.model import DTYPES
 
 C = TypeVar("C", bound="TrainConfig")
 MODELS = ("mlp", "cnn")  # --model: the paper's dense network, or LeNet-5
@@ -89,6 +92,7 @@ class EngineConfig(TrainConfig):
             raise ConfigError(f"--lr-decay must be in (0, 1], got {d}")
         if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
             raise ConfigError(f"--ema must be in [0, 1), got {self.ema}")
+        self.check_last_rate()
         s = self.augment_strength
         if not (math.isfinite(s) and 0 < s <= 4):
             raise ConfigError(f"--augment-strength must be in (0, 4], got {s}")
@@ -99,3 +103,29 @@ class EngineConfig(TrainConfig):
             raise ConfigError(
                 "--augment-strength and --augment-fraction need --augment"
             )
+
+    def lr_at(self, epoch: int) -> float:
+        """Epoch ``epoch``'s learning rate (from 1): ``lr * lr_decay ** (epoch-1)``."""
+        return self.lr * self.lr_decay ** (epoch - 1)
+
+    def check_last_rate(self) -> None:
+        """Refuse a rate that decays below the smallest normal number of ``dtype``.
+
+        There Adam's steps round to nothing and the epochs would train without
+        moving the weights (``--lr-decay 1e-320``, or 0.5 over 2,000 epochs).
+        """
+        if self.dtype not in DTYPES:
+            return
+        last, tiny = self.lr_at(self.epochs), float(np.finfo(self.dtype).tiny)
+        if last >= tiny:
+            return
+        rate = f"--lr {self.lr}"
+        if self.lr_decay != 1:
+            rate += (
+                f" decayed by {self.lr_decay} over {self.epochs} epochs comes to "
+                f"{last:.3g}, which"
+            )
+        raise ConfigError(
+            f"{rate} is below the smallest {self.dtype} number ({tiny:.3g}): "
+            "the weights would stop moving"
+        )

@@ -218,7 +218,7 @@ def fit(run: Run, *, progress: bool = False, echo: bool = False) -> list[dict]:
     model, opt, cfg = run.model, run.opt, run.cfg
     for epoch in range(len(run.history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
-        opt.lr = cfg.lr * cfg.lr_decay ** (epoch - 1)  # --lr-decay; 1 keeps lr
+        opt.lr = cfg.lr_at(epoch)  # lr * lr_decay ** (epoch - 1); decay 1 keeps lr
         if run.augmenter is not None:
             run.augmenter.fill(epoch)  # this epoch's distorted training images
         train = train_epoch(

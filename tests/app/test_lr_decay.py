@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hostile import run_hostile, train_argv
 
 from backprop.app import trainer
 from backprop.app.commands import train
@@ -89,3 +90,47 @@ def test_a_decay_out_of_range_is_one_line(value, synthetic_dir, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert f"--lr-decay must be in (0, 1], got {float(value)}" in err[-1]
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [  # epochs that would train at a rate of 0, weights unchanged
+        (("--lr-decay", "1e-320", "--epochs", "3"), "decayed by 1e-320 over 3"),
+        (("--lr-decay", "0.5", "--epochs", "3000"), "decayed by 0.5 over 3000"),
+        (("--lr", "1e-300"), "--lr 1e-300 is below"),
+    ],
+)
+def test_a_rate_too_small_for_the_dtype_is_one_line(
+    extra, named, synthetic_dir, tmp_path, capsys
+):
+    line = run_hostile(
+        train.main,
+        train_argv(synthetic_dir, tmp_path / "r", *extra),
+        capsys,
+        tmp_path,
+        status=2,
+        message=r"below the smallest float32 number \(1\.18e-38\): the weights "
+        "would stop moving",
+    )
+    assert named in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_float64_takes_a_rate_float32_cannot_hold(synthetic_dir, tmp_path):
+    argv = train_argv(synthetic_dir, tmp_path / "r", "--lr", "1e-300")
+    assert train.main([*argv, "--dtype", "float64"]) == 0
+
+
+def test_a_resume_whose_epochs_decay_the_rate_to_nothing_is_refused(
+    synthetic_dir, tmp_path, capsys
+):
+    run = tmp_path / "r"
+    assert train.main(train_argv(synthetic_dir, run, "--lr-decay", "0.5")) == 0
+    run_hostile(
+        train.main,
+        ["--resume", str(run), "--epochs", "3000", "--quiet"],
+        capsys,
+        tmp_path,
+        status=2,
+        message="decayed by 0.5 over 3000 epochs comes to 0, which is below",
+    )

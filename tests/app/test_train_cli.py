@@ -257,6 +257,10 @@ def test_help_shows_each_default_once_as_typed():
     assert "(default: 128)" in text and "(128,)" not in text
     assert "(default: None)" not in text and "(default: False)" not in text
     assert text.count("(default: a new folder under runs/") == 1
+    start = text.index("--ema EMA score")  # its help, not the usage line
+    ema = text[start : text.index("--device", start)]
+    assert ema.endswith("0 averages nothing (default: 0, or 0.999 with --model cnn) ")
+    assert ema.count("default") == 1  # not a second, contradicting (default: 0.0)
     shown = " ".join(predict.build_parser().format_help().split())
     assert "--show-dir SHOW_DIR where --show writes (default: next to each image) " in (
         shown + " "

@@ -275,8 +275,8 @@ def add_engine_flags(p: argparse.ArgumentParser, d: EngineConfig) -> None:
         default=d.ema,
         help="score, save and predict with a moving average of the weights: "
         "after step t, average = d * average + (1 - d) * weights, d = min(EMA, "
-        "(1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage); 0: none; "
-        f"{CNN_EMA} unless typed with --model cnn",
+        "(1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage); in [0, 1), "
+        f"0 averages nothing (default: 0, or {CNN_EMA} with --model cnn)",
     )
     p.add_argument(
         "--device",
