@@ -147,8 +147,9 @@ def build(
     average = WeightAverage(cfg.ema) if cfg.ema else None
     history: list[dict] = []
     if ckpt is not None:
-        n, kept = len(pixels), (opt, average, rng)
-        model = restore_checkpoint(ckpt, model, *kept, n, cfg, device, resume)
+        model = restore_checkpoint(
+            ckpt, model, opt, average, rng, len(pixels), cfg, device, resume
+        )
         history = list(ckpt.history)
     augmentation = None  # --augment's settings and key, kept in the checkpoint
     if cfg.augment:
