@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from backprop.data import SPLITS, write_idx
+from backprop.data import SPLITS, load_pixels, write_idx
 from backprop.device import gpu_status
 
 settings.register_profile(
@@ -84,6 +84,17 @@ def write_idx_folder(folder: Path, splits: dict[str, tuple]) -> Path:
             sums.append(f"{hashlib.sha256(header + raw).hexdigest()}  {stem}")
     (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return folder
+
+
+def write_mnist_subset(folder: Path, n_train: int, n_test: int) -> Path:
+    """The first ``n_train`` MNIST training and ``n_test`` test digits (28x28),
+    as an IDX folder (``write_idx_folder``); returns it."""
+    (x, y), (xt, yt) = load_pixels("mnist")
+    splits = {
+        "train": (x[:n_train].reshape(-1, 28, 28), y[:n_train].astype(np.uint8)),
+        "test": (xt[:n_test].reshape(-1, 28, 28), yt[:n_test].astype(np.uint8)),
+    }
+    return write_idx_folder(folder, splits)
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from conftest import make_synthetic_images, write_idx_folder
+from conftest import make_synthetic_images, write_idx_folder, write_mnist_subset
 
 from backprop import device
-from backprop.data import load_pixels
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKEGPU = ROOT / "tests" / "fakegpu"
@@ -111,9 +110,4 @@ def write_synthetic(folder: Path) -> Path:
 
 def write_small_mnist(folder: Path) -> Path:
     """The first 300 MNIST training and 100 test digits (28x28), as an IDX folder."""
-    (x, y), (xt, yt) = load_pixels("mnist", None, {})
-    splits = {
-        "train": (x[:300].reshape(-1, 28, 28), y[:300].astype(np.uint8)),
-        "test": (xt[:100].reshape(-1, 28, 28), yt[:100].astype(np.uint8)),
-    }
-    return write_idx_folder(folder, splits)
+    return write_mnist_subset(folder, 300, 100)

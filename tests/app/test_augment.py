@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_idx_folder
+from conftest import write_mnist_subset
 from scipy import ndimage
 
 from backprop.app.augment import reference
@@ -191,13 +191,7 @@ def test_kernel_refuses_mismatched_shapes_and_indices(digits):
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory) -> Path:
     """A data folder of 1,000 MNIST training and 200 test digits (28x28)."""
-    (x, y), (xt, yt) = load_pixels("mnist", None, {})
-    folder = tmp_path_factory.mktemp("small-mnist")
-    splits = {
-        "train": (x[:1000].reshape(-1, SIDE, SIDE), y[:1000].astype(np.uint8)),
-        "test": (xt[:200].reshape(-1, SIDE, SIDE), yt[:200].astype(np.uint8)),
-    }
-    return write_idx_folder(folder, splits)
+    return write_mnist_subset(tmp_path_factory.mktemp("small-mnist"), 1000, 200)
 
 
 def run(data: Path, out: Path, *extra: str) -> int:

@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,12 @@ pytest.importorskip("starlette", reason="the explorer extra is not installed")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
 pytest.importorskip("PIL", reason="the explorer prepares images with Pillow")
 
+from explorer_client import explorer_client  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from backprop.app.commands import explore  # noqa: E402
 from backprop.app.explorer import server  # noqa: E402
-from backprop.app.explorer.routes import MAX_BODY_BYTES, STATIC, create_app  # noqa: E402
+from backprop.app.explorer.routes import MAX_BODY_BYTES, STATIC  # noqa: E402
 from backprop.app.explorer.session import LR, TOP_UNITS, Session  # noqa: E402
 from backprop.app.photos.prepare import open_image, prepare_image  # noqa: E402
 from backprop.errors import ConfigError  # noqa: E402
@@ -68,13 +68,8 @@ def model() -> MLP:
 
 @pytest.fixture
 def client(model):
-    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
     session = Session(model, [str(d) for d in range(10)], history=HISTORY, source="t")
-    app = create_app(session, names=("127.0.0.1", "localhost"), port=8000)
-    return TestClient(app, base_url="http://127.0.0.1:8000")
+    return explorer_client(session)
 
 
 def post_image(client, data: bytes):

@@ -42,6 +42,7 @@ if CHROMIUM is None:
         "no chromium on PATH (apt-get install chromium)", allow_module_level=True
     )
 
+from conftest import write_mnist_subset  # noqa: E402
 from PIL import Image  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a browser and servers: 22 s of CPU in all
@@ -50,7 +51,7 @@ from backprop.app.config import EngineConfig  # noqa: E402
 from backprop.app.explorer.firstrun import train_first_run  # noqa: E402
 from backprop.app.photos.prepare import open_image, prepare_image  # noqa: E402
 from backprop.app.runs import load_model  # noqa: E402
-from backprop.data import SPLITS, load_pixels, write_idx  # noqa: E402
+from backprop.data import load_pixels  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ARGS = [
@@ -71,16 +72,9 @@ IDLE = "() => document.body.dataset.pending === '0'"  # a function: CSP bans eva
 def run_dir(tmp_path_factory) -> Path:
     """A run folder: 784-128-10, one epoch over 10,000 MNIST training images."""
     root = tmp_path_factory.mktemp("explorer")
-    (px_train, y_train), (px_test, y_test) = load_pixels("mnist")
     data = root / "data"
     data.mkdir()
-    for split, px, y, n in (
-        ("train", px_train, y_train, 10000),
-        ("test", px_test, y_test, 2000),
-    ):
-        images, labels = SPLITS[split]
-        write_idx(data / f"{images}.gz", px[:n].reshape(n, 28, 28))
-        write_idx(data / f"{labels}.gz", y[:n])
+    write_mnist_subset(data, 10000, 2000)
     cfg = EngineConfig(
         epochs=1, batch_size=64, data_dir=str(data), device="cpu", kernels="reference"
     )
@@ -508,16 +502,9 @@ def cnn_run_dir(tmp_path_factory) -> Path:
     from backprop.app.commands import train
 
     root = tmp_path_factory.mktemp("cnn")
-    (px_train, y_train), (px_test, y_test) = load_pixels("mnist")
     data = root / "data"
     data.mkdir()
-    for split, px, y, n in (
-        ("train", px_train, y_train, 2000),
-        ("test", px_test, y_test, 500),
-    ):
-        images, labels = SPLITS[split]
-        write_idx(data / f"{images}.gz", px[:n].reshape(n, 28, 28))
-        write_idx(data / f"{labels}.gz", y[:n])
+    write_mnist_subset(data, 2000, 500)
     argv = ["--model", "cnn", "--data-dir", str(data), "--out", str(root / "run")]
     argv += ["--quiet", "--hidden", "16", "--batch-size", "40", "--lr", "0.003"]
     assert train.main([*argv, "--epochs", "1"]) == 0

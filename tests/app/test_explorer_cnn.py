@@ -10,8 +10,6 @@ out with a sliding window.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -19,9 +17,9 @@ pytest.importorskip("starlette", reason="the explorer extra is not installed")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
 pytest.importorskip("PIL", reason="the explorer prepares images with Pillow")
 
+from explorer_client import explorer_client  # noqa: E402
 from test_explorer_api import digit_png, post_image, x_of  # noqa: E402
 
-from backprop.app.explorer.routes import create_app  # noqa: E402
 from backprop.app.explorer.session import LR, Session  # noqa: E402
 from backprop.cnn import CNN  # noqa: E402
 from backprop.errors import ConfigError  # noqa: E402
@@ -36,7 +34,6 @@ LAYERS = (  # LeNet-5's convolutions, small dense layers
     ("dense", 16),
     ("dense", 10),
 )
-BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
@@ -48,13 +45,8 @@ def model() -> CNN:
 
 @pytest.fixture
 def client(model):
-    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
     session = Session(model, [str(d) for d in range(10)], source="cnn-run")
-    app = create_app(session, names=("127.0.0.1", "localhost"), port=8000)
-    return TestClient(app, base_url=BASE)
+    return explorer_client(session)
 
 
 def conv1_maps(model: CNN, x: np.ndarray) -> np.ndarray:

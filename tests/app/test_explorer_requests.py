@@ -31,19 +31,19 @@ pytest.importorskip("starlette", reason="the explorer extra is not installed")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
 pytest.importorskip("PIL", reason="the explorer prepares images with Pillow")
 
+from explorer_client import BASE, explorer_client  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from backprop.app.commands import explore  # noqa: E402
 from backprop.app.explorer import routes as app_module  # noqa: E402
 from backprop.app.explorer import server, uploads  # noqa: E402
 from backprop.app.explorer.request_checks import origins_of, port_of  # noqa: E402
-from backprop.app.explorer.routes import DECODE_SLOTS, create_app  # noqa: E402
+from backprop.app.explorer.routes import DECODE_SLOTS  # noqa: E402
 from backprop.app.explorer.session import Session  # noqa: E402
 from backprop.app.explorer.uploads import MAX_PIXELS, prepare  # noqa: E402
 from backprop.errors import DataError  # noqa: E402
 from backprop.model import MLP  # noqa: E402
 
-BASE = "http://127.0.0.1:8000"
 PIXELS = [0.0] * 300 + [1.0] * 184 + [0.0] * 300
 STEP = {"pixels": PIXELS, "label": 3}
 
@@ -55,13 +55,8 @@ def model() -> MLP:
 
 @pytest.fixture
 def client(model):
-    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
     s = Session(model, [str(d) for d in range(10)], source="run")
-    app = create_app(s, names=("127.0.0.1", "localhost"), port=8000)
-    test_client = TestClient(app, base_url=BASE)
+    test_client = explorer_client(s)
     test_client.session = s
     return test_client
 
@@ -418,12 +413,7 @@ def test_an_ipv6_loopback_is_answered_by_its_bracketed_name(model):
 
     if not hasattr(starlette._utils, "parse_host_header"):
         pytest.skip("this Starlette's TrustedHostMiddleware refuses IPv6 hosts")
-    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    app = create_app(Session(model, list("0123456789")), names=("::1",), port=8000)
-    client = TestClient(app, base_url="http://127.0.0.1:8000")
+    client = explorer_client(Session(model, list("0123456789")), names=("::1",))
     assert client.get("/api/model", headers={"host": "[::1]:8000"}).status_code == 200
     assert client.get("/api/model", headers={"host": "[::2]:8000"}).status_code == 400
     r = client.post(

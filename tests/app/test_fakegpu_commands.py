@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -261,19 +260,15 @@ def test_predict_on_a_gpu_trained_model(trained, tmp_path):
 def test_explorer_session_and_api_on_a_gpu_trained_model(trained):
     pytest.importorskip("starlette", reason="the explorer extra is not installed")
     pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
-    with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx works
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
+    from explorer_client import explorer_client
 
-    from backprop.app.explorer.routes import create_app
     from backprop.app.explorer.session import Session
 
     pixels = (np.arange(784) % 7 / 6).tolist()
     answers = {}
     for name, run in zip(("gpu", "cpu"), trained):
         with standin():
-            app = create_app(Session.from_run(run), names=("127.0.0.1",), port=8000)
-            client = TestClient(app, base_url="http://127.0.0.1:8000")
+            client = explorer_client(Session.from_run(run), names=("127.0.0.1",))
             answers[name] = [
                 client.post("/api/predict", json={"pixels": pixels}).json(),
                 client.post(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_idx_folder
+from conftest import write_mnist_subset
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
@@ -30,7 +30,7 @@ from backprop.app.commands import export, predict, train  # noqa: E402
 from backprop.app.onnx_graph import build_model  # noqa: E402
 from backprop.app.runs import Checkpoint, load_model, save_checkpoint  # noqa: E402
 from backprop.cnn import CNN  # noqa: E402
-from backprop.data import load_mnist, load_pixels  # noqa: E402
+from backprop.data import load_mnist  # noqa: E402
 
 TOLERANCE = 1e-6  # |p_onnx - p_engine| in float32, as for the MLP
 TOLERANCE64 = 1e-12
@@ -49,13 +49,7 @@ ODD_PADS = (
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory) -> Path:
     """A CNN run trained for one epoch on 3,000 MNIST digits (about 90% accuracy)."""
-    (px, y), (px_test, y_test) = load_pixels("mnist")  # uint8 images
-    y, y_test = y.astype(np.uint8), y_test.astype(np.uint8)  # as IDX stores them
-    px, px_test = px.reshape(-1, 28, 28), px_test.reshape(-1, 28, 28)  # (N, 28, 28)
-    folder = tmp_path_factory.mktemp("mnist3000")
-    write_idx_folder(
-        folder, {"train": (px[:3000], y[:3000]), "test": (px_test[:200], y_test[:200])}
-    )
+    folder = write_mnist_subset(tmp_path_factory.mktemp("mnist3000"), 3000, 200)
     out = tmp_path_factory.mktemp("onnx-cnn") / "run"
     argv = ["--model", "cnn", "--hidden", "32", "--epochs", "1", "--batch-size", "50"]
     argv += ["--data-dir", str(folder), "--device", "cpu", "--out", str(out)]

@@ -255,10 +255,9 @@ def test_grade_all_survives_a_solution_that_rewrites_and_deletes_the_grader(
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_a_killed_grader_takes_the_looping_solution_with_it(tmp_path):
-    """SIGKILL cannot be caught, so the grader cannot stop its child; the
-    child, running a solution that loops for ever, ends by itself within a
-    few seconds of its parent's death instead of spinning on."""
+def grade_a_looping_solution(tmp_path, **popen) -> tuple[subprocess.Popen, Path]:
+    """Start the grader on a solution that writes its pid, then loops for ever;
+    return once the solution runs: the grader's process and the pid's file."""
     pid_file = tmp_path / "pid"
     hang = planted(
         tmp_path,
@@ -276,17 +275,26 @@ def test_a_killed_grader_takes_the_looping_solution_with_it(tmp_path):
         [sys.executable, "-m", "exercises.grade", "flops", "--file", str(hang)],
         cwd=ROOT,
         env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        **popen,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() or not pid_file.read_text():
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
-    finally:
-        proc.kill()
-        proc.wait()
+    deadline = time.monotonic() + 120
+    while not pid_file.is_file() or not pid_file.read_text():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("the looping solution did not start")
+        time.sleep(0.1)
+    return proc, pid_file
+
+
+def test_a_killed_grader_takes_the_looping_solution_with_it(tmp_path):
+    """SIGKILL cannot be caught, so the grader cannot stop its child; the
+    child, running a solution that loops for ever, ends by itself within a
+    few seconds of its parent's death instead of spinning on."""
+    proc, pid_file = grade_a_looping_solution(
+        tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    proc.kill()
+    proc.wait()
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -308,33 +316,14 @@ def test_a_killed_grader_takes_the_looping_solution_with_it(tmp_path):
     ids=["ctrl-c", "sigterm"],
 )
 def test_ctrl_c_prints_one_line_and_ends_the_solution(tmp_path, stop, status, said):
-    pid_file = tmp_path / "pid"
-    hang = planted(
+    proc, pid_file = grade_a_looping_solution(
         tmp_path,
-        f"""
-        import os
-        from pathlib import Path
-
-        def step_flops(sizes, batch_size):
-            Path({str(pid_file)!r}).write_text(str(os.getpid()))
-            while True:
-                pass
-        """,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exercises.grade", "flops", "--file", str(hang)],
-        cwd=ROOT,
-        env=env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=ctrl_c_as_at_a_terminal,  # also under `pytest &`
     )
     try:
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() or not pid_file.read_text():
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
         proc.send_signal(stop)
         out, err = proc.communicate(timeout=60)
     finally:

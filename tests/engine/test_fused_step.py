@@ -141,15 +141,9 @@ def test_training_is_deterministic_and_resumes_exactly(
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory):
     """1,000 MNIST training and 200 test digits: sparse, as MNIST is."""
-    from conftest import write_idx_folder
+    from conftest import write_mnist_subset
 
-    (x, y), (xt, yt) = load_pixels("mnist")
-    folder = tmp_path_factory.mktemp("small-mnist")
-    splits = {
-        "train": (x[:1000].reshape(-1, 28, 28), y[:1000].astype(np.uint8)),
-        "test": (xt[:200].reshape(-1, 28, 28), yt[:200].astype(np.uint8)),
-    }
-    return write_idx_folder(folder, splits)
+    return write_mnist_subset(tmp_path_factory.mktemp("small-mnist"), 1000, 200)
 
 
 def test_the_sparse_step_is_deterministic_and_resumes_exactly(small_mnist, tmp_path):
