@@ -51,7 +51,9 @@ SEEDS = (
 
 def docs_test():
     """tests/course/test_docs.py as a module: the page parser and the comparison."""
-    path = ROOT / "tests" / "test_docs.py"
+    path = ROOT / "tests" / "course" / "test_docs.py"
+    if str(ROOT / "tests") not in sys.path:  # it imports the tests' conftest
+        sys.path.insert(0, str(ROOT / "tests"))
     spec = importlib.util.spec_from_file_location("test_docs", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["test_docs"] = module  # (its dataclasses look themselves up)

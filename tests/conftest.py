@@ -7,7 +7,9 @@ derandomized so CI is repeatable) and ``thorough`` (many more examples).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,15 @@ def write_idx_folder(folder: Path, splits: dict[str, tuple]) -> Path:
             sums.append(f"{hashlib.sha256(header + raw).hexdigest()}  {stem}")
     (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     return folder
+
+
+def load_file_as_module(path: Path, name: str) -> types.ModuleType:
+    """The Python file ``path`` run as a module called ``name`` (a script of
+    docs/ or benchmarks/, or a planted solution, which no package holds)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_mnist_subset(folder: Path, n_train: int, n_test: int) -> Path:

@@ -4,13 +4,13 @@ They check that the scripts run and write what they promise; they assert no
 timing (a benchmark is never a test with a time limit).
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
@@ -43,10 +43,7 @@ def load_script(name):
     # The scripts import each other as siblings, as they do when run from here.
     if str(BENCH) not in sys.path:
         sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_as_module(BENCH / f"{name}.py", name)
 
 
 def compare(out, synthetic_dir, only):

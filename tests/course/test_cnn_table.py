@@ -8,20 +8,18 @@ be edited by hand or left behind when the runs are made again.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_cnn_results():
-    spec = importlib.util.spec_from_file_location(
-        "make_cnn_results", ROOT / "docs" / "make_cnn_results.py"
+    return load_file_as_module(
+        ROOT / "docs" / "make_cnn_results.py", "make_cnn_results"
     )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_readme_shows_the_table_of_cnn_json():

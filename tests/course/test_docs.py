@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -355,10 +356,7 @@ def test_a_failure_says_which_kind_the_number_is():
 def load_hooks():
     """docs/hooks.py as a module (it needs MkDocs for its error type)."""
     pytest.importorskip("mkdocs")
-    spec = importlib.util.spec_from_file_location("docs_hooks", DOCS / "hooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_as_module(DOCS / "hooks.py", "docs_hooks")
 
 
 def test_includes_leave_the_docstring_out_unless_asked():
@@ -565,12 +563,7 @@ def test_every_printing_block_has_its_output_shown():
 
 def figure_names() -> set[str]:
     """The figures ``docs/make_figures.py`` knows how to make."""
-    spec = importlib.util.spec_from_file_location(
-        "make_figures", DOCS / "make_figures.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return set(module.FIGURES)
+    return set(load_file_as_module(DOCS / "make_figures.py", "make_figures").FIGURES)
 
 
 def caption_under(lines: list[str], k: int) -> str:

@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "docs" / "notebooks"
@@ -22,12 +22,7 @@ CELL_TIMEOUT_S = 300
 def make_notebooks():
     """docs/make_notebooks.py as a module (it needs jupytext to convert)."""
     pytest.importorskip("jupytext")
-    spec = importlib.util.spec_from_file_location(
-        "make_notebooks", ROOT / "docs" / "make_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_as_module(ROOT / "docs" / "make_notebooks.py", "make_notebooks")
 
 
 def lecture_params():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -49,10 +50,7 @@ def planted(tmp_path: Path, old: str, new: str) -> types.ModuleType:
     path = tmp_path / "exercises" / "sparse_forward.py"  # where a student's is
     path.parent.mkdir()
     path.write_text(source.replace(old, new))
-    spec = importlib.util.spec_from_file_location("planted_sparse_forward", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_as_module(path, "planted_sparse_forward")
 
 
 def report_of(text: str, check: str) -> str:

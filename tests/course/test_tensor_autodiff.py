@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_file_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -58,10 +59,7 @@ def planted(tmp_path: Path, *edits: tuple[str, str]) -> types.ModuleType:
     path = tmp_path / "exercises" / "tensor_autodiff.py"  # where a student's is
     path.parent.mkdir()
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("planted_tensor_autodiff", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_as_module(path, "planted_tensor_autodiff")
 
 
 def failing(text: str) -> list[str]:
