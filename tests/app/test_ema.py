@@ -92,13 +92,3 @@ def test_a_checkpoint_with_half_the_stepped_weights_is_refused(runs, capsys):
     assert train.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith("optimizer fields missing: w.dense1.b")
-
-
-@pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
-def test_an_ema_out_of_range_is_one_line(value, synthetic_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit) as info:
-        run_cli(synthetic_dir, tmp_path / "r", "--ema", value)
-    assert info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert f"--ema must be in [0, 1), got {float(value)}" in err[-1]
-    assert not (tmp_path / "r").exists()

@@ -21,19 +21,13 @@ from explorer_client import explorer_client  # noqa: E402
 from test_explorer_api import digit_png, post_image, x_of  # noqa: E402
 
 from backprop.app.explorer.session import LR, Session  # noqa: E402
+from backprop.app.networks import cnn_layers  # noqa: E402
 from backprop.cnn import CNN  # noqa: E402
 from backprop.errors import ConfigError  # noqa: E402
 from backprop.losses import softmax  # noqa: E402
 from backprop.optim import Adam  # noqa: E402
 
-LAYERS = (  # LeNet-5's convolutions, small dense layers
-    ("conv", 5, 6, "same", 1),
-    ("pool", 2, 2),
-    ("conv", 5, 16, "valid", 1),
-    ("pool", 2, 2),
-    ("dense", 16),
-    ("dense", 10),
-)
+LAYERS = cnn_layers((16,), 10)  # LeNet-5's convolutions, small dense layers
 
 
 @pytest.fixture

@@ -109,6 +109,14 @@ def one_line_error(capsys):
         (["--dtype", "float16"], "invalid choice: 'float16'"),
         (["--dataset", "cifar"], "invalid choice: 'cifar'"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),
+        *(
+            (["--lr-decay", v], f"--lr-decay must be in (0, 1], got {float(v)}")
+            for v in ("0", "1.5", "nan", "-0.5")
+        ),
+        *(
+            (["--ema", v], f"--ema must be in [0, 1), got {float(v)}")
+            for v in ("1", "-0.1", "nan")
+        ),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(
