@@ -187,7 +187,7 @@ def train_epoch(
         if diagnostics is not None:
             diagnostics.after_step(result)
         if average is not None:
-            average.update(model.params)
+            average.update(model.params, opt.t)
         losses[i], correct[i] = result.loss, result.correct
         if not bar.disable and i % 20 == 0:  # a read only for a visible bar
             bar.set_postfix(loss=f"{float(losses[i]):.4f}", refresh=False)

@@ -189,7 +189,6 @@ class WeightAverage:
                 f"the average's momentum must be in [0, 1), got {momentum}"
             )
         self.momentum = momentum
-        self.t = 0
         self.params: dict[str, Array] = {}  # views into flat, made at the first update
         self.flat: Array = None
 
@@ -198,19 +197,19 @@ class WeightAverage:
         one, ten, steps = np.float32(1), np.float32(10), np.float32(t)
         return float(min(np.float32(self.momentum), (one + steps) / (ten + steps)))
 
-    def update(self, params: dict[str, Array]) -> None:
-        """Move the average towards the weights after an optimizer step.
+    def update(self, params: dict[str, Array], t: int) -> None:
+        """Move the average towards the weights after optimizer step ``t``.
 
         Args:
             params: name -> array, the weights the optimizer just updated.
+            t: the optimizer's step count, from 1 (TF's ``num_updates``).
         """
-        self.t += 1
         if not self.params:  # the first step: the average is the weights
             xp, dtype = xp_of(*params.values()), next(iter(params.values())).dtype
             self.flat, self.params = flat_buffer(shapes_of(params), dtype, xp)
             self.copy_from(params)
             return
-        d = self.decay(self.t)
+        d = self.decay(t)
         for name, p in params.items():
             average = self.params[name]
             average -= (1 - d) * (average - p)  # as TF's assign_moving_average
@@ -225,13 +224,12 @@ class WeightAverage:
         for name, p in params.items():
             p[...] = self.params[name]
 
-    def load(self, params: dict[str, Array], like: dict[str, Array], t: int) -> None:
-        """Restore a saved average of ``t`` steps, placed and typed like ``like``."""
+    def load(self, params: dict[str, Array], like: dict[str, Array]) -> None:
+        """Restore a saved average, placed and typed like ``like``."""
         xp, dtype = xp_of(*like.values()), next(iter(like.values())).dtype
         self.flat, self.params = flat_buffer(shapes_of(like), dtype, xp)
         for name in like:
             self.params[name][...] = xp.asarray(params[name], dtype=dtype)
-        self.t = t
 
 
 @contextmanager

@@ -361,7 +361,7 @@ def restore_checkpoint(
             f"holds {'' if kept else 'no '}weights Adam steps (optimizer w.<name>)"
         )
     if average is not None and kept:
-        average.load(ckpt.params, restored.params, int(ckpt.optimizer["t"]))
+        average.load(ckpt.params, restored.params)
         for name, w in stepped.items():  # the weights Adam steps
             restored.params[name][...] = to_device(w, xp_of(restored.flat))
     opt.load_state_dict(ckpt.optimizer, restored.params)
