@@ -99,7 +99,8 @@ def load_file_as_module(path: Path, name: str) -> types.ModuleType:
 
 def write_mnist_subset(folder: Path, n_train: int, n_test: int) -> Path:
     """The first ``n_train`` MNIST training and ``n_test`` test digits (28x28),
-    as an IDX folder (``write_idx_folder``); returns it."""
+    as an IDX folder (``write_idx_folder``), made if need be; returns it."""
+    folder.mkdir(parents=True, exist_ok=True)
     (x, y), (xt, yt) = load_pixels("mnist")
     splits = {
         "train": (x[:n_train].reshape(-1, 28, 28), y[:n_train].astype(np.uint8)),

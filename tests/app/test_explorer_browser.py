@@ -72,9 +72,7 @@ IDLE = "() => document.body.dataset.pending === '0'"  # a function: CSP bans eva
 def run_dir(tmp_path_factory) -> Path:
     """A run folder: 784-128-10, one epoch over 10,000 MNIST training images."""
     root = tmp_path_factory.mktemp("explorer")
-    data = root / "data"
-    data.mkdir()
-    write_mnist_subset(data, 10000, 2000)
+    data = write_mnist_subset(root / "data", 10000, 2000)
     cfg = EngineConfig(
         epochs=1, batch_size=64, data_dir=str(data), device="cpu", kernels="reference"
     )
@@ -502,9 +500,7 @@ def cnn_run_dir(tmp_path_factory) -> Path:
     from backprop.app.commands import train
 
     root = tmp_path_factory.mktemp("cnn")
-    data = root / "data"
-    data.mkdir()
-    write_mnist_subset(data, 2000, 500)
+    data = write_mnist_subset(root / "data", 2000, 500)
     argv = ["--model", "cnn", "--data-dir", str(data), "--out", str(root / "run")]
     argv += ["--quiet", "--hidden", "16", "--batch-size", "40", "--lr", "0.003"]
     assert train.main([*argv, "--epochs", "1"]) == 0
